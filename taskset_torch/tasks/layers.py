@@ -1,0 +1,135 @@
+"""Activations, TF-semantics initializers and hand-batched layers for tasks vectorized over ``n``.
+
+Parameters carry a leading dimension ``n`` (one slice per optimizer config); inputs are either
+shared by all slices (``[B, ...]``, the first layer) or already batched (``[n, B, ...]``).
+Initializers follow TensorFlow 1.x/Sonnet 1, which produced TaskSet's curves: weights are stored
+``[fan_in, fan_out]`` and biases start at zero.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "ACTIVATIONS",
+    "get_activation",
+    "initialize",
+    "linear",
+    "mlp_params",
+    "mlp_apply",
+]
+
+# TF's truncated normal (cut at 2 stddev) has this stddev per unit of its scale parameter.
+_TRUNC_STD = 0.87962566103423978
+
+
+def _leaky(alpha: float) -> Callable[[torch.Tensor], torch.Tensor]:
+    return lambda x: F.leaky_relu(x, alpha)
+
+
+ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "relu": torch.relu,
+    "tanh": torch.tanh,
+    "cos": torch.cos,
+    "elu": F.elu,
+    "sigmoid": torch.sigmoid,
+    "swish": F.silu,
+    "leaky_relu4": _leaky(0.4),
+    "leaky_relu2": _leaky(0.2),
+    "leaky_relu1": _leaky(0.1),
+}
+
+
+def get_activation(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    try:
+        return ACTIVATIONS[name]
+    except KeyError:
+        raise ValueError(f"unknown activation {name!r}; valid: {sorted(ACTIVATIONS)}") from None
+
+
+def _truncated_normal(shape: Sequence[int], std: float, g: torch.Generator) -> torch.Tensor:
+    t = torch.empty(shape)
+    torch.nn.init.trunc_normal_(t, 0.0, std, -2 * std, 2 * std, generator=g)
+    return t
+
+
+def _fans(shape: Sequence[int]) -> tuple[int, int]:
+    """TF's fan computation: the receptive field times the last two dims (in, out)."""
+    if len(shape) < 2:
+        return int(shape[0]) if shape else 1, int(shape[0]) if shape else 1
+    receptive = math.prod(shape[:-2])
+    return int(shape[-2] * receptive), int(shape[-1] * receptive)
+
+
+def initialize(spec: Sequence[Any], shape: Sequence[int], generator: torch.Generator) -> torch.Tensor:
+    """Draw a weight of ``shape`` from a TaskSet initializer spec ``[name, arg]``."""
+    name, arg = spec[0], spec[1] if len(spec) > 1 else None
+    fan_in, fan_out = _fans(shape)
+    g = generator
+    if name == "he_normal":
+        return _truncated_normal(shape, math.sqrt(2.0 / fan_in) / _TRUNC_STD, g)
+    if name == "he_uniform":
+        lim = math.sqrt(6.0 / fan_in)
+        return torch.empty(shape).uniform_(-lim, lim, generator=g)
+    if name == "glorot_normal":
+        return _truncated_normal(shape, math.sqrt(2.0 / (fan_in + fan_out)) / _TRUNC_STD, g)
+    if name == "glorot_uniform":
+        lim = math.sqrt(6.0 / (fan_in + fan_out))
+        return torch.empty(shape).uniform_(-lim, lim, generator=g)
+    if name == "orthogonal":
+        flat = torch.empty(math.prod(shape[:-1]), shape[-1])
+        torch.nn.init.orthogonal_(flat, gain=float(arg), generator=g)
+        return flat.reshape(shape)
+    if name == "random_uniform":
+        return torch.empty(shape).uniform_(-float(arg), float(arg), generator=g)
+    if name in ("random_normal", "truncated_normal"):
+        # TaskSet quirk: its "truncated_normal" calls random_normal(stddev=arg).
+        return torch.empty(shape).normal_(0.0, float(arg), generator=g)
+    if name == "variance_scaling":
+        # TF1 VarianceScaling defaults: mode fan_in, truncated normal.
+        return _truncated_normal(shape, math.sqrt(float(arg) / fan_in) / _TRUNC_STD, g)
+    raise ValueError(
+        f"unknown initializer {name!r}; valid: he_normal, he_uniform, glorot_normal, glorot_uniform, "
+        "orthogonal, random_uniform, random_normal, truncated_normal, variance_scaling"
+    )
+
+
+def linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+    """Batched affine map. ``w``: [n, din, dout]; ``x``: [B, din] (shared) or [n, B, din]."""
+    if x.dim() == 2:
+        out = torch.matmul(x, w)  # one [B, din] x [n, din, dout] product -> [n, B, dout]
+    else:
+        out = torch.bmm(x, w) if b is None else torch.baddbmm(b.unsqueeze(1), x, w)
+        return out
+    return out if b is None else out + b.unsqueeze(1)
+
+
+def mlp_params(
+    sizes: Sequence[int], w_init: Sequence[Any], generator: torch.Generator, prefix: str = "mlp"
+) -> dict[str, torch.Tensor]:
+    """Unbatched weights of an MLP through ``sizes`` (input size first), zero biases."""
+    params: dict[str, torch.Tensor] = {}
+    for i, (din, dout) in enumerate(zip(sizes[:-1], sizes[1:])):
+        params[f"{prefix}/w{i}"] = initialize(w_init, (din, dout), generator)
+        params[f"{prefix}/b{i}"] = torch.zeros(dout)
+    return params
+
+
+def mlp_apply(
+    params: dict[str, torch.Tensor],
+    x: torch.Tensor,
+    num_layers: int,
+    activation: Callable[[torch.Tensor], torch.Tensor],
+    prefix: str = "mlp",
+    activate_final: bool = False,
+) -> torch.Tensor:
+    for i in range(num_layers):
+        x = linear(x, params[f"{prefix}/w{i}"], params[f"{prefix}/b{i}"])
+        if i < num_layers - 1 or activate_final:
+            x = activation(x)
+    return x

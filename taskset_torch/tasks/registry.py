@@ -1,0 +1,84 @@
+"""Task families by TaskSet name; ``<family>_seed<N>`` names resolve to configs and tasks."""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import re
+from typing import Any
+
+from taskset_torch.tasks.base import Task, TaskFamily
+
+__all__ = ["FAMILIES", "family_names", "get_family", "parse_seed_name", "task_config", "build_task"]
+
+# family name -> "module:Class"; modules import lazily so a family's heavy parts load on use.
+FAMILIES: dict[str, str] = {
+    "quadratic_family": "taskset_torch.tasks.quadratic:QuadraticFamily",
+    "mlp_family": "taskset_torch.tasks.mlp:MLPFamily",
+    "mlp_ae_family": "taskset_torch.tasks.mlp_ae:MLPAEFamily",
+    "mlp_vae_family": "taskset_torch.tasks.mlp_vae:MLPVAEFamily",
+    "conv_pooling_family": "taskset_torch.tasks.conv:ConvPoolingFamily",
+    "conv_fc_family": "taskset_torch.tasks.conv:ConvFCFamily",
+    "nvp_family": "taskset_torch.tasks.flows:NVPFamily",
+    "maf_family": "taskset_torch.tasks.flows:MAFFamily",
+    "char_rnn_language_model_family": "taskset_torch.tasks.language_model:CharLMFamily",
+    "word_rnn_language_model_family": "taskset_torch.tasks.language_model:WordLMFamily",
+    "rnn_text_classification_family": "taskset_torch.tasks.text_classification:TextClassificationFamily",
+    "losg_tasks_family": "taskset_torch.tasks.losg:LOSGFamily",
+}
+
+_SEED_NAME = re.compile(r"^(?P<prefix>.+)_seed(?P<seed>\d+)$")
+
+
+def family_names(available_only: bool = True) -> list[str]:
+    """Registered family names; with ``available_only``, those whose module imports."""
+    if not available_only:
+        return list(FAMILIES)
+    out = []
+    for name in FAMILIES:
+        try:
+            get_family(name)
+        except ImportError:
+            continue
+        out.append(name)
+    return out
+
+
+def _closest(name: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(name, options, n=3, cutoff=0.5)
+    return f" Did you mean {', '.join(close)}?" if close else ""
+
+
+def get_family(name: str) -> TaskFamily:
+    if name not in FAMILIES:
+        raise KeyError(f"unknown task family {name!r}.{_closest(name, list(FAMILIES))} "
+                       f"Valid families: {', '.join(FAMILIES)}")
+    module, cls = FAMILIES[name].split(":")
+    return getattr(importlib.import_module(module), cls)()
+
+
+def parse_seed_name(name: str) -> tuple[str, int]:
+    """``"mlp_family_seed12"`` -> ``("mlp_family", 12)``."""
+    m = _SEED_NAME.match(name)
+    if not m:
+        raise KeyError(f"{name!r} is not of the form <family>_seed<N>")
+    return m.group("prefix"), int(m.group("seed"))
+
+
+def task_config(name: str) -> Any:
+    """TaskSet's config for a sampled task name such as ``mlp_family_seed12``."""
+    try:
+        family, seed = parse_seed_name(name)
+    except KeyError:
+        raise KeyError(
+            f"unknown task {name!r}: task names look like <family>_seed<N>, e.g. mlp_family_seed12."
+            f"{_closest(name, [f + '_seed0' for f in FAMILIES])}"
+        ) from None
+    return get_family(family).sample(seed)
+
+
+def build_task(name: str, config: Any | None = None) -> Task:
+    """The task behind a TaskSet name (its config is sampled unless given)."""
+    family, seed = parse_seed_name(name)
+    fam = get_family(family)
+    return fam.build(fam.sample(seed) if config is None else config, name=name)
