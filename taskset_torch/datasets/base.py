@@ -1,4 +1,4 @@
-"""In-memory datasets with TaskSet's four splits and seeded batch sampling.
+"""In-memory datasets with TaskSet's four splits, seeded batch sampling and process-wide settings.
 
 Every dataset is held as tensors in memory; a batch is a seeded draw of indices (with replacement)
 so producing data never dominates a training step. TaskSet streamed a shuffled, repeated
@@ -7,19 +7,100 @@ so producing data never dominates a training step. TaskSet streamed a shuffled, 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+import threading
+from collections.abc import Callable, Hashable, Mapping
+from pathlib import Path
+from typing import TypeVar
 
 import torch
 
 from taskset_torch.tasks.base import SPLITS, DataSource
 
-__all__ = ["ArrayDataset", "check_split"]
+__all__ = [
+    "ArrayDataset",
+    "SubstituteError",
+    "check_split",
+    "check_substitute",
+    "get_allow_substitutes",
+    "get_data_dir",
+    "set_allow_substitutes",
+    "set_data_dir",
+    "cached",
+    "clear_cache",
+]
+
+T = TypeVar("T")
+
+
+class SubstituteError(RuntimeError):
+    """A dataset would be served by a substitute while substitutes are disallowed."""
+
+
+_settings: dict[str, object] = {"allow_substitutes": True, "data_dir": None}
+_cache: dict[Hashable, object] = {}
+_cache_lock = threading.Lock()
+
+
+def set_allow_substitutes(allow: bool) -> None:
+    """Process-wide default for ``allow_substitute=None`` in the loaders."""
+    if not isinstance(allow, bool):
+        raise TypeError(f"set_allow_substitutes expects a bool, got {allow!r}")
+    _settings["allow_substitutes"] = allow
+
+
+def get_allow_substitutes() -> bool:
+    return bool(_settings["allow_substitutes"])
+
+
+def set_data_dir(path: str | os.PathLike[str] | None) -> None:
+    """Directory of prepared caches, registered local copies and TFDS data (``None``: default,
+    ``~/.cache/taskset_torch``)."""
+    _settings["data_dir"] = None if path is None else Path(path).expanduser()
+    clear_cache()  # a new directory can change which source serves a dataset
+
+
+def get_data_dir() -> Path:
+    d = _settings["data_dir"]
+    return d if isinstance(d, Path) else Path.home() / ".cache" / "taskset_torch"
+
+
+def check_substitute(name: str, source: DataSource, allow: bool | None, how_to_get: str) -> None:
+    """Raise :class:`SubstituteError` when ``source`` is a substitute and substitutes are off."""
+    allow = get_allow_substitutes() if allow is None else allow
+    if source.is_substitute and not allow:
+        raise SubstituteError(
+            f"dataset {name!r} is not available (it would be substituted by {source.detail}) and "
+            f"substitutes are disallowed. To get the real data: {how_to_get}"
+        )
+
+
+def cached(key: Hashable, build: Callable[[], T]) -> T:
+    """Build once per process per ``key``: tasks are built often, loading data is slow."""
+    with _cache_lock:
+        if key in _cache:
+            return _cache[key]  # type: ignore[return-value]
+    value = build()
+    with _cache_lock:
+        return _cache.setdefault(key, value)  # type: ignore[return-value]
+
+
+def clear_cache() -> None:
+    """Forget every dataset loaded in this process."""
+    with _cache_lock:
+        _cache.clear()
 
 
 def check_split(split: str) -> str:
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; valid splits are {', '.join(SPLITS)}")
     return split
+
+
+def check_batch_size(batch_size: int) -> int:
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    return batch_size
 
 
 class ArrayDataset:
@@ -38,7 +119,9 @@ class ArrayDataset:
         for s in SPLITS:
             sizes = {k: v.shape[0] for k, v in splits[s].items()}
             if len(set(sizes.values())) != 1 or 0 in sizes.values():
-                raise ValueError(f"dataset {name!r} split {s!r} has mismatched or empty arrays: {sizes}")
+                raise ValueError(
+                    f"dataset {name!r} split {s!r} has mismatched or empty arrays: {sizes}"
+                )
         self.name = name
         self.splits = {s: dict(splits[s]) for s in SPLITS}
         self.source = source
@@ -50,10 +133,11 @@ class ArrayDataset:
     def sample(
         self, split: str, batch_size: int, generator: torch.Generator
     ) -> dict[str, torch.Tensor]:
-        """``batch_size`` examples of ``split`` drawn uniformly (with replacement) from ``generator``."""
+        """``batch_size`` examples of ``split`` drawn uniformly (with replacement)."""
         arrays = self.splits[check_split(split)]
         n = next(iter(arrays.values())).shape[0]
-        idx = torch.randint(n, (batch_size,), generator=generator)
+        idx = torch.randint(n, (check_batch_size(batch_size),), generator=generator)
+        idx = idx.to(next(iter(arrays.values())).device)
         return {k: v[idx] for k, v in arrays.items()}
 
     def to(self, device: torch.device | str) -> ArrayDataset:

@@ -37,7 +37,9 @@ class ImageDataset(ArrayDataset):
     def num_classes(self) -> int:
         return int(self.info["num_classes"])
 
-    def batch(self, split: str, batch_size: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    def batch(
+        self, split: str, batch_size: int, generator: torch.Generator
+    ) -> dict[str, torch.Tensor]:
         b = self.sample(split, batch_size, generator)
         return {"image": b["image"].float().div_(255.0), "label": b["label"]}
 
