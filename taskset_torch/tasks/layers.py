@@ -66,7 +66,9 @@ def _fans(shape: Sequence[int]) -> tuple[int, int]:
     return int(shape[-2] * receptive), int(shape[-1] * receptive)
 
 
-def initialize(spec: Sequence[Any], shape: Sequence[int], generator: torch.Generator) -> torch.Tensor:
+def initialize(
+    spec: Sequence[Any], shape: Sequence[int], generator: torch.Generator
+) -> torch.Tensor:
     """Draw a weight of ``shape`` from a TaskSet initializer spec ``[name, arg]``."""
     name, arg = spec[0], spec[1] if len(spec) > 1 else None
     fan_in, fan_out = _fans(shape)

@@ -51,8 +51,10 @@ def _closest(name: str, options: list[str]) -> str:
 
 def get_family(name: str) -> TaskFamily:
     if name not in FAMILIES:
-        raise KeyError(f"unknown task family {name!r}.{_closest(name, list(FAMILIES))} "
-                       f"Valid families: {', '.join(FAMILIES)}")
+        raise KeyError(
+            f"unknown task family {name!r}.{_closest(name, list(FAMILIES))} "
+            f"Valid families: {', '.join(FAMILIES)}"
+        )
     module, cls = FAMILIES[name].split(":")
     return getattr(importlib.import_module(module), cls)()
 

@@ -47,7 +47,13 @@ INITIALIZER_WEIGHTS: dict[str, float] = {
     "truncated_normal": 1,
     "variance_scaling": 1,
 }
-_INITIALIZERS_WITH_ARG = ("orthogonal", "random_uniform", "random_normal", "truncated_normal", "variance_scaling")
+_INITIALIZERS_WITH_ARG = (
+    "orthogonal",
+    "random_uniform",
+    "random_normal",
+    "truncated_normal",
+    "variance_scaling",
+)
 
 IMAGE_DATASETS: tuple[str, ...] = (
     "cifar10",
@@ -112,5 +118,9 @@ def sample_image_dataset(rng: np.random.RandomState) -> list[Any]:
             "just_train": sample_bool(rng, 0.2),
         }
     else:
-        cfg = {"bs": sample_log_int(rng, 8, 256), "just_train": sample_bool(rng, 0.2), "num_train": None}
+        cfg = {
+            "bs": sample_log_int(rng, 8, 256),
+            "just_train": sample_bool(rng, 0.2),
+            "num_train": None,
+        }
     return [name, cfg, aug]

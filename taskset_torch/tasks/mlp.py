@@ -1,0 +1,104 @@
+"""mlp_family: MLP image classifiers with sampled depth, width, activation, init and dataset."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from taskset_torch.sampling import rng_for, sample_log_int
+from taskset_torch.tasks.base import Batch, DataSource, Params, Task, TaskFamily
+from taskset_torch.tasks.layers import get_activation, mlp_apply, mlp_params
+from taskset_torch.tasks.utils import sample_activation, sample_image_dataset, sample_initializer
+
+__all__ = ["MLPFamily", "MLPTask", "image_dataset_for", "IMAGE_NUM_PER_VALID"]
+
+# num_per_valid TaskSet's sampled image families use (`_get_image`): 5000 except two small sets.
+IMAGE_NUM_PER_VALID = {"coil100_32x32": 800, "deep_weeds_32x32": 2000}
+
+
+def image_dataset_for(spec: list[Any], center: bool = False):
+    """Load the image dataset of a sampled ``[name, cfg, augmentation]`` spec as TaskSet did."""
+    from taskset_torch.datasets import load_image_dataset
+
+    name, cfg, aug = spec
+    # TaskSet quirk: `_get_image` never applies `just_train` for image tasks, so it is ignored.
+    return load_image_dataset(
+        name,
+        num_train=cfg.get("num_train"),
+        num_per_valid=IMAGE_NUM_PER_VALID.get(name, 5000),
+        augmentation=aug,
+        center=center,
+    )
+
+
+class MLPTask(Task):
+    """Flatten -> MLP(hidden sizes + [num_classes]) -> mean softmax cross entropy."""
+
+    def __init__(
+        self,
+        *,
+        dataset: Any,
+        hidden: list[int],
+        activation: str,
+        w_init: list[Any],
+        batch_size: int,
+        name: str = "",
+    ):
+        self.name = name
+        self.dataset = dataset
+        self.batch_size = int(batch_size)
+        c, h, w = dataset.image_shape
+        self.sizes = [c * h * w, *hidden, dataset.num_classes]
+        self.activation = get_activation(activation)
+        self.w_init = w_init
+
+    def init_params(self, generator: torch.Generator) -> Params:
+        return mlp_params(self.sizes, self.w_init, generator)
+
+    def loss(self, params: Params, batch: Batch) -> torch.Tensor:
+        x = batch["image"].flatten(1)
+        logits = mlp_apply(params, x, len(self.sizes) - 1, self.activation)  # [n, B, classes]
+        n, b, k = logits.shape
+        ce = F.cross_entropy(logits.reshape(n * b, k), batch["label"].repeat(n), reduction="none")
+        return ce.reshape(n, b).mean(1)
+
+    def batch(self, split: str, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        return self.dataset.batch(split, self.batch_size, generator)
+
+    @property
+    def data_sources(self) -> tuple[DataSource, ...]:
+        return (self.dataset.source,)
+
+    def num_params(self) -> int:
+        return sum(a * b + b for a, b in zip(self.sizes[:-1], self.sizes[1:]))
+
+    def to(self, device: torch.device | str) -> MLPTask:
+        self.dataset = self.dataset.to(device)
+        return self
+
+
+class MLPFamily(TaskFamily):
+    name = "mlp_family"
+
+    def sample(self, seed: int) -> dict[str, Any]:
+        rng = rng_for(seed, 99123491)
+        n_layers = int(rng.choice([1, 2, 3, 4, 5, 6]))
+        return {
+            "layer_sizes": [sample_log_int(rng, 16, 128) for _ in range(n_layers)],
+            "activation": sample_activation(rng),
+            "w_init": sample_initializer(rng),
+            "dataset": sample_image_dataset(rng),
+            "center_data": bool(rng.choice([True, False])),
+        }
+
+    def build(self, config: dict[str, Any], name: str = "") -> MLPTask:
+        return MLPTask(
+            dataset=image_dataset_for(config["dataset"], center=config["center_data"]),
+            hidden=list(config["layer_sizes"]),
+            activation=config["activation"],
+            w_init=config["w_init"],
+            batch_size=config["dataset"][1]["bs"],
+            name=name,
+        )
