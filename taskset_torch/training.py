@@ -61,7 +61,7 @@ def seed_generators(seed: int) -> dict[str, torch.Generator]:
     """Independent generators for init, training batches and evaluation batches of one seed.
 
     Evaluation draws from its own stream so that changing the evaluation schedule never changes
-    the training trajectory.
+    the training trajectory (nor the batches a given step is evaluated on).
     """
     base = np.random.SeedSequence([int(seed), 0x7A5C5E7])
     seeds = base.generate_state(3, dtype=np.uint64)
@@ -134,6 +134,7 @@ def train(
         optimizer = optimizer.to(device)
     state = optimizer.init(flat)
 
+    eval_base = int(torch.randint(2**40, (1,), generator=gens["eval"]))
     steps = eval_steps(config.training_steps, config.eval_every)
     eval_at = {int(s): i for i, s in enumerate(steps)}
     values = torch.full(
@@ -147,7 +148,10 @@ def train(
     for step in range(config.training_steps + 1):
         if step in eval_at:
             t0 = time.perf_counter()
-            ev = _evaluate(task, fp.views(flat), k, config.eval_batches, gens["eval"])
+            # Evaluation batches depend only on (seed, step): fresh at every point, and the same
+            # whatever the schedule, so curves of different protocols are comparable.
+            eval_gen = torch.Generator().manual_seed(eval_base + 7919 * step)
+            ev = _evaluate(task, fp.views(flat), k, config.eval_batches, eval_gen)
             values[:, eval_at[step]] = torch.where(alive.unsqueeze(1), ev, float("nan"))
             eval_time += time.perf_counter() - t0
         if step == config.training_steps:

@@ -48,7 +48,7 @@ def test_configs_reproduce_taskset(family):
     fam = _family(family)
     ref = load_reference(REFERENCE_FILE[family])
     assert ref, "empty reference file"
-    for name, (cfg, sampler) in ref.items():
+    for name, (cfg, _sampler) in ref.items():
         fam_name, seed = name.rsplit("_seed", 1)
         assert fam_name == fam.name
         assert_config_equal(fam.sample(int(seed)), cfg, name)
@@ -105,6 +105,12 @@ def test_vectorized_equals_per_config(family):
         torch.testing.assert_close(gi[0], grad[i], rtol=1e-3, atol=1e-5)
 
 
+def _mean_train_loss(task, params, n: int = 10) -> float:
+    with torch.no_grad():
+        eg = torch.Generator().manual_seed(123)
+        return sum(float(task.loss(params, task.batch("train", eg))) for _ in range(n)) / n
+
+
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_a_sane_adam_lowers_the_training_loss(family):
     fam = _family(family)
@@ -117,16 +123,11 @@ def test_a_sane_adam_lowers_the_training_loss(family):
         leaf = fp.flat.clone().requires_grad_(True)
         opt = torch.optim.Adam([leaf], lr=1e-3)
 
-        def mean_loss(n: int = 10) -> float:
-            with torch.no_grad():
-                eg = torch.Generator().manual_seed(123)
-                return sum(float(task.loss(fp.views(leaf), task.batch("train", eg))) for _ in range(n)) / n
-
-        before = mean_loss()
+        before = _mean_train_loss(task, fp.views(leaf))
         for _ in range(200):
             opt.zero_grad()
             task.loss(fp.views(leaf), task.batch("train", g)).sum().backward()
             opt.step()
-        after = mean_loss()
+        after = _mean_train_loss(task, fp.views(leaf))
         improved += after < before
     assert improved >= 2, f"Adam lowered the loss on only {improved} of seeds {seeds}"
