@@ -1,0 +1,126 @@
+"""TaskSet's sampled image augmentation, applied per batch and vectorized over the batch.
+
+Mirrors the TF ops TaskSet mapped over every example (``tasks/utils.get_augmentation``): random
+crop to ``(H - c, W - c)``, random left-right / up-down flips (p = 0.5 each), and for 3-channel
+images random brightness, saturation, hue and contrast, in that order, without a final clip.
+Every random number comes from the batch's generator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+__all__ = ["AUGMENTATION_KEYS", "check_augmentation", "augment_images", "rgb_to_hsv", "hsv_to_rgb"]
+
+AUGMENTATION_KEYS = (
+    "crop_amount",
+    "flip_left_right",
+    "flip_up_down",
+    "do_color_aug",
+    "brightness",
+    "saturation",
+    "hue",
+    "contrast",
+)
+
+
+def check_augmentation(cfg: Mapping[str, Any], image_shape: tuple[int, int, int]) -> dict:
+    """Validate a TaskSet augmentation config against an image shape ``(C, H, W)``."""
+    if not isinstance(cfg, Mapping):
+        raise TypeError(f"augmentation must be a dict with keys {AUGMENTATION_KEYS} or None")
+    missing = [k for k in AUGMENTATION_KEYS if k not in cfg]
+    extra = [k for k in cfg if k not in AUGMENTATION_KEYS]
+    if missing or extra:
+        raise ValueError(
+            f"augmentation config has missing keys {missing} / unknown keys {extra}; "
+            f"valid keys: {AUGMENTATION_KEYS}"
+        )
+    _, h, w = image_shape
+    crop = cfg["crop_amount"]
+    if not isinstance(crop, int) or isinstance(crop, bool) or not 0 <= crop < min(h, w):
+        raise ValueError(f"crop_amount must be an int in [0, {min(h, w)}), got {crop!r}")
+    for k in ("flip_left_right", "flip_up_down", "do_color_aug"):
+        if not isinstance(cfg[k], bool):
+            raise ValueError(f"augmentation {k} must be a bool, got {cfg[k]!r}")
+    for k in ("brightness", "saturation", "hue", "contrast"):
+        v = cfg[k]
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not v >= 0:
+            raise ValueError(f"augmentation {k} must be a non-negative number, got {v!r}")
+    return dict(cfg)
+
+
+def rgb_to_hsv(x: torch.Tensor) -> torch.Tensor:
+    """``[..., 3, H, W]`` RGB to HSV, hue in [0, 1) (TF's ``rgb_to_hsv`` formulas)."""
+    r, g, b = x.unbind(-3)
+    v, _ = x.max(-3)
+    mn, _ = x.min(-3)
+    rng = v - mn
+    s = torch.where(v > 0, rng / torch.where(v > 0, v, 1), 0)
+    safe = torch.where(rng > 0, rng, 1)
+    h = torch.where(
+        v == r, (g - b) / safe, torch.where(v == g, (b - r) / safe + 2, (r - g) / safe + 4)
+    )
+    h = torch.where(rng > 0, torch.remainder(h / 6, 1.0), 0)
+    return torch.stack([h, s, v], -3)
+
+
+def hsv_to_rgb(x: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`rgb_to_hsv` (TF's ``hsv_to_rgb``)."""
+    h, s, v = x.unbind(-3)
+    dh = h * 6
+    dr = ((dh - 3).abs() - 1).clamp(0, 1)
+    dg = (2 - (dh - 2).abs()).clamp(0, 1)
+    db = (2 - (dh - 4).abs()).clamp(0, 1)
+    one_minus_s = 1 - s
+    return torch.stack([v * (one_minus_s + s * d) for d in (dr, dg, db)], -3)
+
+
+def _uniform(n: int, lo: float, hi: float, g: torch.Generator, device) -> torch.Tensor:
+    return (lo + (hi - lo) * torch.rand(n, generator=g)).to(device)
+
+
+def augment_images(
+    images: torch.Tensor, cfg: Mapping[str, Any], generator: torch.Generator
+) -> torch.Tensor:
+    """Augment float images ``[B, C, H, W]`` in [0, 1] with TaskSet config ``cfg``."""
+    bsz, c, h, w = images.shape
+    dev = images.device
+    crop = int(cfg["crop_amount"])
+    if crop:
+        # tf.image.random_crop: offsets uniform in [0, crop] on each axis, per image.
+        oy = torch.randint(crop + 1, (bsz,), generator=generator).to(dev)
+        ox = torch.randint(crop + 1, (bsz,), generator=generator).to(dev)
+        rows = oy[:, None] + torch.arange(h - crop, device=dev)
+        cols = ox[:, None] + torch.arange(w - crop, device=dev)
+        bidx = torch.arange(bsz, device=dev)[:, None, None]
+        images = images[bidx, :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+    if cfg["flip_left_right"]:
+        flip = (torch.rand(bsz, generator=generator) < 0.5).to(dev)
+        images = torch.where(flip[:, None, None, None], images.flip(-1), images)
+    if cfg["flip_up_down"]:
+        flip = (torch.rand(bsz, generator=generator) < 0.5).to(dev)
+        images = torch.where(flip[:, None, None, None], images.flip(-2), images)
+    if cfg["do_color_aug"] and c == 3:
+        bright, sat = float(cfg["brightness"]), float(cfg["saturation"])
+        hue, con = float(cfg["hue"]), float(cfg["contrast"])
+        delta = _uniform(bsz, -bright, bright, generator, dev)
+        images = images + delta[:, None, None, None]
+        hsv = rgb_to_hsv(images)
+        factor = _uniform(bsz, 1 - sat, 1 + sat, generator, dev)
+        hsv = torch.stack(
+            [hsv[:, 0], (hsv[:, 1] * factor[:, None, None]).clamp(0, 1), hsv[:, 2]], 1
+        )
+        images = hsv_to_rgb(hsv)
+        hsv = rgb_to_hsv(images)
+        shift = _uniform(bsz, -hue, hue, generator, dev)
+        hsv = torch.stack(
+            [torch.remainder(hsv[:, 0] + shift[:, None, None], 1.0), hsv[:, 1], hsv[:, 2]], 1
+        )
+        images = hsv_to_rgb(hsv)
+        factor = _uniform(bsz, 1 - con, 1 + con, generator, dev)
+        mean = images.mean(dim=(-2, -1), keepdim=True)
+        images = (images - mean) * factor[:, None, None, None] + mean
+    return images.contiguous()

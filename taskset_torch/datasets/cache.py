@@ -1,0 +1,103 @@
+"""Prepared datasets on disk: plain ``.npy`` arrays and a JSON manifest per dataset, no pickle.
+
+Layout under the data directory: ``prepared/<name with '/' as '__'>/`` holds ``meta.json`` and one
+``<split>.<field>.npy`` per array of each source split (``image``/``label`` for images,
+``tokens``/``lengths``/``label`` for text) and, for subword datasets, ``vocab.json``. A directory
+is written under a temporary name and renamed into place, so a reader never sees half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from taskset_torch.datasets.base import get_data_dir
+
+__all__ = ["prepared_dir", "has_prepared", "read_meta", "read_prepared", "write_prepared"]
+
+_FORMAT = 1
+
+
+def _safe(name: str) -> str:
+    return name.replace("/", "__")
+
+
+def prepared_dir(name: str, data_dir: Path | None = None) -> Path:
+    return (data_dir or get_data_dir()) / "prepared" / _safe(name)
+
+
+def has_prepared(name: str, data_dir: Path | None = None) -> bool:
+    return (prepared_dir(name, data_dir) / "meta.json").is_file()
+
+
+def write_prepared(
+    name: str,
+    arrays: Mapping[str, Mapping[str, np.ndarray]],
+    meta: Mapping[str, Any],
+    *,
+    vocab: list[str] | None = None,
+    data_dir: Path | None = None,
+) -> Path:
+    """Store ``arrays[source_split][field]`` and ``meta`` for dataset ``name``; returns the dir."""
+    final = prepared_dir(name, data_dir)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    try:
+        for split, fields in arrays.items():
+            for field, arr in fields.items():
+                np.save(tmp / f"{split}.{field}.npy", np.ascontiguousarray(arr), allow_pickle=False)
+        manifest = dict(meta)
+        manifest.update(
+            name=name,
+            format=_FORMAT,
+            arrays={s: sorted(f) for s, f in arrays.items()},
+        )
+        if vocab is not None:
+            (tmp / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False))
+        (tmp / "meta.json").write_text(json.dumps(manifest, indent=1))
+        old = None
+        if final.exists():
+            old = final.with_name(final.name + ".old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(final, old)
+        os.replace(tmp, final)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def read_meta(name: str, data_dir: Path | None = None) -> dict[str, Any]:
+    """The manifest of a prepared dataset (checked to be this format and this dataset)."""
+    d = prepared_dir(name, data_dir)
+    meta = json.loads((d / "meta.json").read_text())
+    if meta.get("format") != _FORMAT or meta.get("name") != name:
+        raise ValueError(
+            f"{d} holds format {meta.get('format')} of {meta.get('name')!r}; expected format "
+            f"{_FORMAT} of {name!r}. Re-run `taskset-torch data prepare {name}`."
+        )
+    return meta
+
+
+def read_prepared(
+    name: str, data_dir: Path | None = None
+) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, Any], list[str] | None]:
+    """``(arrays, meta, vocab)`` of a prepared dataset; arrays are read without pickle."""
+    d = prepared_dir(name, data_dir)
+    meta = read_meta(name, data_dir)
+    arrays = {
+        split: {f: np.load(d / f"{split}.{f}.npy", allow_pickle=False) for f in fields}
+        for split, fields in meta["arrays"].items()
+    }
+    vocab_path = d / "vocab.json"
+    vocab = json.loads(vocab_path.read_text()) if vocab_path.is_file() else None
+    return arrays, meta, vocab
