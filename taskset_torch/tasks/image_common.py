@@ -1,0 +1,115 @@
+"""Shared parts of the sampled image families: dataset loading, batches, flattening, checks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from taskset_torch.tasks.base import DataSource, Task
+
+__all__ = [
+    "IMAGE_NUM_PER_VALID",
+    "load_family_images",
+    "flatten_hwc",
+    "ImageTask",
+    "check_keys",
+    "check_int_list",
+]
+
+# num_per_valid of TaskSet's `_get_image`: 5000, except two datasets too small for it.
+IMAGE_NUM_PER_VALID: dict[str, int] = {"coil100_32x32": 800, "deep_weeds_32x32": 2000}
+
+
+def load_family_images(spec: Sequence[Any]):
+    """The image dataset of a sampled ``[name, cfg, augmentation]`` spec, loaded as TaskSet did.
+
+    TaskSet's `_get_image` never applies ``just_train`` to image tasks, so it is ignored here too.
+    Centering is left to the task (some families center by output type, not ``center_data``).
+    """
+    from taskset_torch.datasets import load_image_dataset
+
+    if not isinstance(spec, (list, tuple)) or len(spec) != 3 or not isinstance(spec[1], dict):
+        raise ValueError(
+            f"dataset spec must be [name, {{bs, num_train, ...}}, aug|None], got {spec!r}"
+        )
+    name, cfg, aug = spec
+    return load_image_dataset(
+        name,
+        num_train=cfg.get("num_train"),
+        num_per_valid=IMAGE_NUM_PER_VALID.get(name, 5000),
+        augmentation=aug,
+    )
+
+
+def flatten_hwc(image: torch.Tensor) -> torch.Tensor:
+    """``[B, C, H, W]`` -> ``[B, H*W*C]`` in TensorFlow's NHWC order.
+
+    The order matters where positions are structural: RealNVP masks the first half of this vector
+    and the flows permute it with TaskSet's fixed permutations.
+    """
+    return image.permute(0, 2, 3, 1).reshape(image.shape[0], -1)
+
+
+def check_keys(config: Any, keys: Sequence[str], family: str) -> None:
+    if not isinstance(config, dict):
+        raise ValueError(f"{family} config must be a dict with keys {list(keys)}, got {config!r}")
+    missing = [k for k in keys if k not in config]
+    if missing:
+        raise ValueError(f"{family} config lacks {missing}; it needs {list(keys)}")
+
+
+def check_int_list(value: Any, field: str, family: str, allow_empty: bool = False) -> list[int]:
+    ok = isinstance(value, (list, tuple)) and (allow_empty or len(value) > 0)
+    if not ok or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
+        empty = "" if allow_empty else "non-empty "
+        raise ValueError(f"{family}: {field} must be a {empty}list of positive ints, got {value!r}")
+    return [int(v) for v in value]
+
+
+class ImageTask(Task):
+    """A task on a sampled image dataset: batches of TaskSet's ``bs``, shared by the n sets.
+
+    ``center`` maps images from [0, 1] to [-1, 1]; ``flatten`` gives ``[B, H*W*C]`` (NHWC order).
+    Both are done once per batch, not once per parameter set.
+    """
+
+    def __init__(
+        self, dataset: Any, batch_size: int, *, center: bool, flatten: bool, name: str = ""
+    ):
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+            raise ValueError(
+                f"batch size (dataset cfg 'bs') must be a positive int, got {batch_size!r}"
+            )
+        self.name = name
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.center = bool(center)
+        self.flatten = bool(flatten)
+        # Probe one example: augmentation crops change the shape TaskSet's model saw.
+        probe = dataset.batch("train", 1, torch.Generator().manual_seed(0))["image"]
+        self.image_shape: tuple[int, int, int] = tuple(int(s) for s in probe.shape[1:])  # type: ignore[assignment]
+        self.num_classes = int(dataset.num_classes)
+
+    @property
+    def input_dim(self) -> int:
+        c, h, w = self.image_shape
+        return c * h * w
+
+    def batch(self, split: str, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        b = self.dataset.batch(split, self.batch_size, generator)
+        x = b["image"]
+        if self.center:
+            x = x * 2.0 - 1.0
+        if self.flatten:
+            x = flatten_hwc(x)
+        return {"image": x, "label": b["label"]}
+
+    @property
+    def data_sources(self) -> tuple[DataSource, ...]:
+        return (self.dataset.source,)
+
+    def to(self, device: torch.device | str) -> ImageTask:
+        self.dataset = self.dataset.to(device)
+        return self
