@@ -20,6 +20,7 @@ __all__ = [
     "get_activation",
     "initialize",
     "linear",
+    "cross_entropy",
     "mlp_params",
     "mlp_apply",
 ]
@@ -102,13 +103,28 @@ def initialize(
 
 
 def linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
-    """Batched affine map. ``w``: [n, din, dout]; ``x``: [B, din] (shared) or [n, B, din]."""
+    """Batched affine map. ``w``: [n, din, dout]; ``x``: [B, din] (shared) or [n, B, din].
+
+    A shared input is expanded (no copy) and fused with the bias in one ``baddbmm``: measured
+    2-3x faster on CPU than ``matmul`` followed by a broadcast add.
+    """
     if x.dim() == 2:
-        out = torch.matmul(x, w)  # one [B, din] x [n, din, dout] product -> [n, B, dout]
-    else:
-        out = torch.bmm(x, w) if b is None else torch.baddbmm(b.unsqueeze(1), x, w)
-        return out
-    return out if b is None else out + b.unsqueeze(1)
+        x = x.expand(w.shape[0], *x.shape)
+    return torch.bmm(x, w) if b is None else torch.baddbmm(b.unsqueeze(1), x, w)
+
+
+def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Per-example softmax cross entropy ``[n, B]`` of logits ``[n, B, k]`` and labels ``[B]``.
+
+    With few classes the class axis goes in the middle first: PyTorch's CPU softmax kernels
+    are ~5x faster reducing a middle axis of size k than a last axis of size 10.
+    """
+    n, b, k = logits.shape
+    if k <= 64:
+        return F.cross_entropy(
+            logits.transpose(1, 2).contiguous(), labels.expand(n, b), reduction="none"
+        )
+    return F.cross_entropy(logits.reshape(n * b, k), labels.repeat(n), reduction="none").view(n, b)
 
 
 def mlp_params(

@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from taskset_torch.sampling import rng_for, sample_log_int
 from taskset_torch.tasks.base import Batch, DataSource, Params, Task, TaskFamily
-from taskset_torch.tasks.layers import get_activation, mlp_apply, mlp_params
+from taskset_torch.tasks.layers import cross_entropy, get_activation, mlp_apply, mlp_params
 from taskset_torch.tasks.utils import sample_activation, sample_image_dataset, sample_initializer
 
 __all__ = ["MLPFamily", "MLPTask", "image_dataset_for", "IMAGE_NUM_PER_VALID"]
@@ -60,9 +59,7 @@ class MLPTask(Task):
     def loss(self, params: Params, batch: Batch) -> torch.Tensor:
         x = batch["image"].flatten(1)
         logits = mlp_apply(params, x, len(self.sizes) - 1, self.activation)  # [n, B, classes]
-        n, b, k = logits.shape
-        ce = F.cross_entropy(logits.reshape(n * b, k), batch["label"].repeat(n), reduction="none")
-        return ce.reshape(n, b).mean(1)
+        return cross_entropy(logits, batch["label"]).mean(1)
 
     def batch(self, split: str, generator: torch.Generator) -> dict[str, torch.Tensor]:
         return self.dataset.batch(split, self.batch_size, generator)

@@ -1,0 +1,228 @@
+"""Config-steps per second: a plain per-config loop vs the vectorized trainer, side by side.
+
+    python benchmarks/bench_train.py                 # CPU, K = 1, 16, 64, 256
+    python benchmarks/bench_train.py --device cuda --ks 1,64,256,1024,4096
+
+(a) the per-config loop trains K configs one after another, each with its own model and its own
+``torch.optim.Adam`` (for the MLP an ``nn.Module``; for the other tasks the task's own loss at
+n = 1, which is the same computation); (b) the vectorized trainer trains the K configs in one
+program. Both see the same batches. Prints a table and, as its last line, one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+from taskset_torch.training import FlatParams, TrainConfig, train
+
+
+def digits_mlp_task():
+    from sklearn.datasets import load_digits
+
+    from taskset_torch.datasets.images import ImageDataset
+    from taskset_torch.tasks.base import DataSource
+    from taskset_torch.tasks.mlp import MLPTask
+
+    x, y = load_digits(return_X_y=True)
+    img = (
+        torch.tensor(x * 16, dtype=torch.float32).clamp(0, 255).to(torch.uint8).reshape(-1, 1, 8, 8)
+    )
+    lab = torch.tensor(y)
+    cut = {
+        "valid_inner": (0, 200),
+        "valid_outer": (200, 400),
+        "test": (400, 600),
+        "train": (600, None),
+    }
+    splits = {s: {"image": img[a:b], "label": lab[a:b]} for s, (a, b) in cut.items()}
+    ds = ImageDataset(
+        "digits",
+        splits,
+        DataSource("digits", "builtin", "sklearn load_digits"),
+        {"num_classes": 10},
+    )
+    task = MLPTask(
+        dataset=ds, hidden=[64, 32], activation="relu", w_init=["he_normal", None], batch_size=128
+    )
+    return task, 2 * 3 * 128 * (64 * 64 + 64 * 32 + 32 * 10)  # flops per config-step (fwd + 2x bwd)
+
+
+def quadratic_task():
+    from taskset_torch.tasks.quadratic import QuadraticTask
+
+    d = 256
+    cfg = {
+        "A_dist": ["normal", {"mean": 0.0, "std": 0.1}],
+        "initial_dist": ["normal", {"mean": 0.0, "std": 1.0}],
+        "output_fn": "identity",
+        "dims": d,
+        "seed": 0,
+        "loss_scale": 1.0,
+        "noise": None,
+    }
+    return QuadraticTask(cfg, name="quadratic_d256"), 3 * 2 * d * d
+
+
+def family_task(name: str):
+    from taskset_torch.tasks.registry import build_task
+
+    return build_task(name), None
+
+
+def loop_mlp(task, k: int, steps: int, device) -> float:
+    """K nn.Modules, K torch.optim.Adam, stepped one after another."""
+    torch.manual_seed(0)
+    models = [
+        nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(64, 64),
+            nn.ReLU(),
+            nn.Linear(64, 32),
+            nn.ReLU(),
+            nn.Linear(32, 10),
+        ).to(device)
+        for _ in range(k)
+    ]
+    opts = [torch.optim.Adam(m.parameters(), lr=1e-3 * (1 + i % 3)) for i, m in enumerate(models)]
+    g = torch.Generator().manual_seed(0)
+    t0 = 0.0
+    for s in range(steps + 1):
+        if s == 1:
+            _sync(device)
+            t0 = time.perf_counter()
+        b = task.batch("train", g)
+        for m, o in zip(models, opts):
+            o.zero_grad(set_to_none=True)
+            F.cross_entropy(m(b["image"]), b["label"]).backward()
+            o.step()
+    _sync(device)
+    return k * steps / (time.perf_counter() - t0)
+
+
+def loop_task(task, k: int, steps: int, device) -> float:
+    """K separate parameter sets, each with its own torch.optim.Adam, through the task's loss."""
+    g = torch.Generator().manual_seed(0)
+    fp = FlatParams(task.init(1, g))
+    leaves = [fp.flat.clone().to(device).requires_grad_(True) for _ in range(k)]
+    opts = [torch.optim.Adam([p], lr=1e-4) for p in leaves]
+    t0 = 0.0
+    for s in range(steps + 1):
+        if s == 1:
+            _sync(device)
+            t0 = time.perf_counter()
+        b = task.batch("train", g)
+        for p, o in zip(leaves, opts):
+            o.zero_grad(set_to_none=True)
+            task.loss(fp.views(p), b).sum().backward()
+            o.step()
+    _sync(device)
+    return k * steps / (time.perf_counter() - t0)
+
+
+def vectorized(task, k: int, steps: int, device) -> tuple[float, float]:
+    from taskset_torch.optimizers import get_space
+
+    space = get_space("adam1p_wide_grid")
+    cfgs = [{"learning_rate": float(lr)} for lr in np.logspace(-5, -3, k)]
+    opt = space.vectorized(cfgs, steps)
+    cfg = TrainConfig(training_steps=steps, eval_every=steps, eval_batches=1, device=str(device))
+    res = train(task, opt, num_configs=k, seed=0, config=cfg)
+    return k / res.time_per_step, res.time_per_step
+
+
+def batch_seconds(task, n: int = 200) -> float:
+    g = torch.Generator().manual_seed(0)
+    task.batch("train", g)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        task.batch("train", g)
+    return (time.perf_counter() - t0) / n
+
+
+def matmul_flops(device, n: int = 1024, reps: int = 10) -> float:
+    a = torch.randn(n, n, device=device)
+    b = torch.randn(n, n, device=device)
+    a @ b
+    _sync(device)
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    _sync(device)
+    return 2 * n**3 * reps / (time.perf_counter() - t0)
+
+
+def _sync(device) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--ks", default="1,16,64,256")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--budget", type=float, default=2.0, help="approx seconds per measurement")
+    ap.add_argument("--cases", default="mlp,quadratic,conv,rnn_lm,flow")
+    ap.add_argument("--conv-task", default="conv_pooling_family_seed4")
+    ap.add_argument("--rnn-task", default="char_rnn_language_model_family_seed2")
+    ap.add_argument("--flow-task", default="nvp_family_seed1")
+    args = ap.parse_args()
+    ks = [int(k) for k in args.ks.split(",")]
+    device = torch.device(args.device)
+    peak = matmul_flops(device)
+    builders = {
+        "mlp": (digits_mlp_task, loop_mlp),
+        "quadratic": (quadratic_task, loop_task),
+        "conv": (lambda: family_task(args.conv_task), loop_task),
+        "rnn_lm": (lambda: family_task(args.rnn_task), loop_task),
+        "flow": (lambda: family_task(args.flow_task), loop_task),
+    }
+    summary: dict[str, float] = {"matmul_gflops": peak / 1e9}
+    print(
+        f"device {device}; torch threads {torch.get_num_threads()}; fp32 matmul {peak / 1e9:.1f} GFLOP/s"
+    )
+    print(
+        f"{'case':<10} {'K':>5} {'loop cfg-steps/s':>17} {'vec cfg-steps/s':>16} {'ratio':>7} {'GFLOP/s':>8} {'batch %':>8}"
+    )
+    for case in args.cases.split(","):
+        make, loop = builders[case]
+        try:
+            task, flops = make()
+        except Exception as e:  # a family not available in this checkout: say so, go on
+            print(f"{case:<10} skipped: {type(e).__name__}: {e}")
+            continue
+        task = task.to(device)
+        bsec = batch_seconds(task)
+        for k in ks:
+            # Calibrate steps to the budget from a short probe of each side.
+            probe_loop = loop(task, min(k, 4), 3, device)
+            loop_steps = max(2, int(args.budget * probe_loop / k))
+            loop_rate = loop(task, k, loop_steps, device)
+            probe_vec, _ = vectorized(task, k, 3, device)
+            vec_steps = max(3, int(args.budget * probe_vec / k))
+            vec_rate, sec_per_step = vectorized(task, k, vec_steps, device)
+            ratio = vec_rate / loop_rate
+            gf = f"{vec_rate * flops / 1e9:8.2f}" if flops else f"{'-':>8}"
+            share = 100 * bsec / sec_per_step
+            print(
+                f"{case:<10} {k:>5} {loop_rate:>17.1f} {vec_rate:>16.1f} {ratio:>7.2f} {gf} {share:>7.1f}%"
+            )
+            summary[f"{case}_k{k}_speedup"] = round(ratio, 2)
+            if k == 64 or k == max(ks):
+                summary[f"{case}_k{k}_batch_share"] = round(share / 100, 4)
+                if flops:
+                    summary[f"{case}_k{k}_gflops"] = round(vec_rate * flops / 1e9, 2)
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
