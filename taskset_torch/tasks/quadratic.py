@@ -67,20 +67,40 @@ class QuadraticTask(Task):
         self.name = name
         self.config = config
         self.dims = int(config["dims"])
-        g = torch.Generator().manual_seed(int(config["seed"]))
-        self.A = draw_matrix(config["A_dist"], self.dims, g)
-        init_name, ip = config["initial_dist"]
-        if init_name == "normal":
-            self.x0 = torch.empty(self.dims).normal_(ip["mean"], ip["std"], generator=g)
-        elif init_name == "uniform":
-            self.x0 = torch.empty(self.dims).uniform_(ip["min"], ip["max"], generator=g)
-        else:
-            raise ValueError(f"unknown initial_dist {init_name!r}; valid: normal, uniform")
+        if config["initial_dist"][0] not in ("normal", "uniform"):
+            raise ValueError(
+                f"unknown initial_dist {config['initial_dist'][0]!r}; valid: normal, uniform"
+            )
+        self._A: torch.Tensor | None = None  # drawn on first use: a 3000-dim eigen draw takes ~1 s
+        self._x0: torch.Tensor | None = None
+        self._device: torch.device | str = "cpu"
         if config["output_fn"] not in ("identity", "log"):
             raise ValueError(f"unknown output_fn {config['output_fn']!r}; valid: identity, log")
         noise = config.get("noise") or {}
         self.noise_spec = noise.get("A_noise")
         self.loss_scale = float(config["loss_scale"])
+
+    def _draw(self) -> None:
+        g = torch.Generator().manual_seed(int(self.config["seed"]))
+        a = draw_matrix(self.config["A_dist"], self.dims, g)
+        init_name, ip = self.config["initial_dist"]
+        if init_name == "normal":
+            x0 = torch.empty(self.dims).normal_(ip["mean"], ip["std"], generator=g)
+        else:
+            x0 = torch.empty(self.dims).uniform_(ip["min"], ip["max"], generator=g)
+        self._A, self._x0 = a.to(self._device), x0.to(self._device)
+
+    @property
+    def A(self) -> torch.Tensor:
+        if self._A is None:
+            self._draw()
+        return self._A  # type: ignore[return-value]
+
+    @property
+    def x0(self) -> torch.Tensor:
+        if self._x0 is None:
+            self._draw()
+        return self._x0  # type: ignore[return-value]
 
     def init_params(self, generator: torch.Generator) -> Params:
         return {"x": self.x0.clone()}
@@ -106,7 +126,9 @@ class QuadraticTask(Task):
         return self.dims
 
     def to(self, device: torch.device | str) -> QuadraticTask:
-        self.A, self.x0 = self.A.to(device), self.x0.to(device)
+        self._device = device
+        if self._A is not None:
+            self._A, self._x0 = self._A.to(device), self._x0.to(device)  # type: ignore[union-attr]
         return self
 
 
