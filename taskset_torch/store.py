@@ -114,18 +114,20 @@ def _read_unit(path: Path) -> Curves:
 
 
 def _merge_meta(parts: Sequence[tuple[str, Curves]]) -> dict:
-    keys: dict[str, list[str]] = {}
-    for _, c in parts:
-        for k, v in c.meta.items():
-            keys.setdefault(k, []).append(to_json_text(v, f"meta[{k!r}]"))
+    """Keys equal in every file as they are; ``varying[key]`` lists the others per file (aligned
+    with ``files``, None where a file lacks the key)."""
+    texts = [
+        {k: to_json_text(v, f"meta[{k!r}] of {label}") for k, v in c.meta.items()}
+        for label, c in parts
+    ]
+    keys = list(dict.fromkeys(k for t in texts for k in t))
     meta: dict[str, Any] = {}
     varying: dict[str, list] = {}
-    for k, texts in keys.items():
-        distinct = list(dict.fromkeys(texts))
-        if len(distinct) == 1 and len(texts) == len(parts):
-            meta[k] = json.loads(distinct[0])
+    for k in keys:
+        if len({t.get(k) for t in texts}) == 1:  # present everywhere (a None makes two values)
+            meta[k] = parts[0][1].meta[k]
         else:
-            varying[k] = [json.loads(t) for t in distinct]
+            varying[k] = [c.meta.get(k) for _, c in parts]
     if varying:
         meta["varying"] = varying
     meta["files"] = [label for label, _ in parts]
@@ -287,7 +289,7 @@ class CurveStore:
             "values": values,
             "steps": curves.steps,
             "time_per_step": tps,
-            "meta_json": json_array(to_json_text(info, "hparams, data_sources and meta")),
+            "meta_json": json_array(to_json_text(info, "hparams, data_sources and meta", False)),
         }
         clean_stale_temp_files(path.parent)
         return atomic_save_npz(path, arrays)
@@ -310,7 +312,11 @@ class CurveStore:
     # --- reading -----------------------------------------------------------------------------
 
     def read(self, task: str, space: str) -> Curves:
-        """All curves of (task, space): unit files and released-layout files, merged."""
+        """All curves of (task, space): unit files and released-layout files, merged.
+
+        ``meta`` holds the keys every file agrees on, ``files`` (paths relative to the root) and
+        ``varying`` (each other key's value per file, aligned with ``files``).
+        """
         units = self.units(task, space)
         released = self._released(task).get(space, [])
         if not units and not released:
@@ -380,7 +386,7 @@ class CurveStore:
         ``seeds`` default to the union over tasks, ``splits`` to all four. ``steps`` defaults to
         the tasks' common eval steps (an error if they differ; pass ``steps`` to pick some).
         Returns the array and its labels ``tasks``, ``config_names``, ``seeds``, ``steps``,
-        ``splits`` (and ``space``).
+        ``splits``, plus ``space`` and ``hparams`` (one dict per config, ``{}`` if unknown).
         """
         space = self._resolve_space(tasks, space)
         task_list = list(tasks) if tasks is not None else self.tasks(space)
@@ -398,6 +404,11 @@ class CurveStore:
                         f"({curves[0].steps.tolist()} vs {c.steps.tolist()}); pass steps="
                     )
             steps = curves[0].steps.tolist() if curves else []
+        hparams: dict[str, dict] = {}
+        for c in curves:
+            for n, hp in zip(c.config_names, c.hparams):
+                if hp and n not in hparams:
+                    hparams[n] = hp
         split_list = list(SPLITS if splits is None else splits)
         for s in split_list:
             if s not in SPLITS:
@@ -410,6 +421,7 @@ class CurveStore:
             "steps": np.asarray(steps, dtype=np.int64),
             "splits": split_list,
             "space": space,
+            "hparams": [hparams.get(n, {}) for n in configs],
         }
         out = np.full(
             (len(task_list), len(configs), len(seeds), len(steps), len(k)), np.nan, np.float32

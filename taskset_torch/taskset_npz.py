@@ -174,14 +174,15 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"{type(obj).__name__} is not JSON-serializable")
 
 
-def _json(obj: Any) -> str:
-    return json.dumps(obj, default=_json_default, sort_keys=True)
+def _json(obj: Any, sort_keys: bool = True) -> str:
+    return json.dumps(obj, default=_json_default, sort_keys=sort_keys)
 
 
-def to_json_text(obj: Any, what: str) -> str:
-    """``obj`` as JSON text; a clear error naming ``what`` if it holds something JSON cannot."""
+def to_json_text(obj: Any, what: str, sort_keys: bool = True) -> str:
+    """``obj`` as JSON text (sorted keys: a canonical form to compare; unsorted to store as
+    given); a clear error naming ``what`` if it holds something JSON cannot."""
     try:
-        return _json(obj)
+        return _json(obj, sort_keys)
     except (TypeError, ValueError) as e:
         raise ValueError(f"{what} must be JSON-serializable: {e}") from None
 
@@ -433,7 +434,7 @@ def write_taskset_npz(curves: Curves, path: str | os.PathLike) -> Path:
         "optimizers": np.array([n.encode("utf-8") for n in curves.config_names], dtype=np.bytes_),
         "xs": curves.steps.astype(np.int64),
         "ys": curves.values.astype(np.float32),
-        _EXTRA_JSON: json_array(to_json_text(extra, "curves metadata")),
+        _EXTRA_JSON: json_array(to_json_text(extra, "curves metadata", sort_keys=False)),
         _EXTRA_TIME: curves.time_per_step.astype(np.float64),
         _EXTRA_PRESENT: curves.present,
     }
