@@ -1,0 +1,58 @@
+"""TaskSet's optimizer search spaces, vectorized update rules and single-config optimizers."""
+
+from taskset_torch.optimizers.base import HParam, SearchSpace, VectorizedOptimizer
+from taskset_torch.optimizers.rules import (
+    VectorizedAdam8P,
+    VectorizedNAdamW,
+    VectorizedTFAdagrad,
+    VectorizedTFAdam,
+)
+from taskset_torch.optimizers.schedules import (
+    WARMUP_SEMANTICS,
+    adam8p_learning_rate,
+    cosine_learning_rate,
+    one_minus_pow,
+)
+from taskset_torch.optimizers.spaces import (
+    FIXED_OPTIMIZERS,
+    SPACES,
+    AdagradSpace,
+    Adam1PSpace,
+    Adam4PSpace,
+    Adam6PSpace,
+    Adam8PSpace,
+    NAdamWSpace,
+    get_space,
+    optimizer_config,
+    resolve_optimizer,
+)
+from taskset_torch.optimizers.torch_optim import Adam8P, NAdamW, TFAdagrad, TFAdam
+
+__all__ = [
+    "HParam",
+    "SearchSpace",
+    "VectorizedOptimizer",
+    "VectorizedTFAdam",
+    "VectorizedAdam8P",
+    "VectorizedNAdamW",
+    "VectorizedTFAdagrad",
+    "WARMUP_SEMANTICS",
+    "cosine_learning_rate",
+    "adam8p_learning_rate",
+    "one_minus_pow",
+    "SPACES",
+    "FIXED_OPTIMIZERS",
+    "get_space",
+    "optimizer_config",
+    "resolve_optimizer",
+    "Adam1PSpace",
+    "Adam4PSpace",
+    "Adam6PSpace",
+    "Adam8PSpace",
+    "NAdamWSpace",
+    "AdagradSpace",
+    "TFAdam",
+    "Adam8P",
+    "NAdamW",
+    "TFAdagrad",
+]

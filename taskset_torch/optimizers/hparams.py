@@ -1,0 +1,75 @@
+"""Domains of every optimizer hyperparameter, shared by the search spaces and the optimizers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from taskset_torch.optimizers.base import HParam
+
+__all__ = [
+    "LEARNING_RATE",
+    "BETA1",
+    "BETA2",
+    "EPSILON",
+    "L1",
+    "L2",
+    "LINEAR_DECAY",
+    "EXPONENTIAL_DECAY",
+    "USE_NESTEROV",
+    "ADAMW_WEIGHT_DECAY",
+    "L2_WEIGHT_DECAY",
+    "WARMUP_FRACTION",
+    "MIN_LEARNING_RATE_MULT",
+    "CONSTANT_FRACTION",
+    "INITIAL_ACCUMULATOR_VALUE",
+    "check_hparams",
+]
+
+LEARNING_RATE = HParam("learning_rate", sampled="logU[1e-8, 10] (nadamw: logU[1e-5, 1])")
+# beta = 1 makes the bias correction 1/(1 - beta^t) infinite.
+BETA1 = HParam("beta1", high=1.0, sampled="1 - logU[1e-4, 1] (nadamw: 1 - logU[1e-3, 1])")
+BETA2 = HParam("beta2", high=1.0, sampled="1 - logU[1e-6, 1] (nadamw: 1 - logU[1e-5, 1])")
+EPSILON = HParam("epsilon", sampled="logU[1e-10, 1e3] (nadamw: logU[1e-8, 1e4])")
+L1 = HParam("l1", sampled="logU[1e-8, 10]")
+L2 = HParam("l2", sampled="logU[1e-8, 10]")
+LINEAR_DECAY = HParam("linear_decay", sampled="logU[1e-7, 1e-4]")
+EXPONENTIAL_DECAY = HParam("exponential_decay", sampled="logU[1e-6, 1e-3]")
+USE_NESTEROV = HParam("use_nesterov", kind="bool", sampled="U(0, 1) > 0.5")
+ADAMW_WEIGHT_DECAY = HParam("adamw_weight_decay", sampled="0 or logU[1e-5, 0.1]")
+L2_WEIGHT_DECAY = HParam("l2_weight_decay", sampled="0 or logU[1e-5, 0.1]")
+WARMUP_FRACTION = HParam(
+    "warmup_fraction", high=1.0, high_inclusive=True, sampled="0 or logU[1e-5, 0.1]"
+)
+MIN_LEARNING_RATE_MULT = HParam("min_learning_rate_mult", sampled="0 or logU[1e-5, 1]")
+CONSTANT_FRACTION = HParam("constant_fraction", high=1.0, high_inclusive=True, sampled="U(0, 1)")
+# TF's Adagrad requires a positive accumulator (it divides by its square root).
+INITIAL_ACCUMULATOR_VALUE = HParam(
+    "initial_accumulator_value", low=0.0, low_inclusive=False, sampled="logU[1e-10, 1e3]"
+)
+
+_BY_NAME = {
+    h.name: h
+    for h in (
+        LEARNING_RATE,
+        BETA1,
+        BETA2,
+        EPSILON,
+        L1,
+        L2,
+        LINEAR_DECAY,
+        EXPONENTIAL_DECAY,
+        USE_NESTEROV,
+        ADAMW_WEIGHT_DECAY,
+        L2_WEIGHT_DECAY,
+        WARMUP_FRACTION,
+        MIN_LEARNING_RATE_MULT,
+        CONSTANT_FRACTION,
+        INITIAL_ACCUMULATOR_VALUE,
+    )
+}
+
+
+def check_hparams(where: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Check named hyperparameters against their domains (a ValueError names field and range)."""
+    return {k: _BY_NAME[k].check(v, where) for k, v in values.items()}
