@@ -1,0 +1,127 @@
+"""Learn on some tasks, evaluate on the others, over many task splits; summarize per k."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hparam_lists.curves import CurveData
+from hparam_lists.evaluate import ListEvaluation, TaskSplit, evaluate_list, pool_evaluations
+from hparam_lists.greedy import ListObjective, get_objective
+from hparam_lists.lists import HParamList, learn_list_from_scores
+from hparam_lists.normalize import check_report_split, compute_scores
+
+__all__ = ["FoldResult", "CrossValidation", "cross_validate"]
+
+
+@dataclass(frozen=True)
+class FoldResult:
+    split: TaskSplit
+    hlist: HParamList
+    evaluation: ListEvaluation
+
+
+@dataclass(frozen=True)
+class CrossValidation:
+    """One learned list and its held-out evaluation per task split."""
+
+    folds: tuple[FoldResult, ...]
+    learn_split: str
+    report_split: str
+
+    def summary(self) -> list[dict[str, Any]]:
+        """Per k, across folds: median and mean speedup, capped count, mean losses."""
+        ks = self.folds[0].evaluation.ks
+        out = []
+        for i, k in enumerate(ks):
+            speed = np.array([f.evaluation.speedup[i] for f in self.folds])
+            out.append(
+                {
+                    "k": int(k),
+                    "median_speedup": float(np.median(speed)),
+                    "mean_speedup": float(speed.mean()),
+                    "n_capped": int(sum(bool(f.evaluation.speedup_capped[i]) for f in self.folds)),
+                    "median_list_loss": float(
+                        np.median([f.evaluation.list_loss[i] for f in self.folds])
+                    ),
+                    "mean_list_loss": float(
+                        np.mean([f.evaluation.list_loss[i] for f in self.folds])
+                    ),
+                    "mean_random_loss": float(
+                        np.mean([f.evaluation.random_loss[i] for f in self.folds])
+                    ),
+                }
+            )
+        return out
+
+    def pooled(self, *, n_boot: int = 1000, ci: float = 0.95, seed: int = 0) -> ListEvaluation:
+        """All held-out (fold, task) pairs as one evaluation, each task scored by the list
+        learned without it (see :func:`pool_evaluations`)."""
+        return pool_evaluations([f.evaluation for f in self.folds], n_boot=n_boot, ci=ci, seed=seed)
+
+    def to_dict(self, *, n_boot: int = 1000, ci: float = 0.95, seed: int = 0) -> dict[str, Any]:
+        return {
+            "learn_split": self.learn_split,
+            "report_split": self.report_split,
+            "n_folds": len(self.folds),
+            "pooled": self.pooled(n_boot=n_boot, ci=ci, seed=seed).to_dict()["per_k"],
+            "summary": self.summary(),
+            "folds": [
+                {
+                    "name": f.split.name,
+                    "train": list(f.split.train),
+                    "test": list(f.split.test),
+                    "list_head": list(f.hlist.names[:10]),
+                    "evaluation": f.evaluation.to_dict(),
+                }
+                for f in self.folds
+            ],
+        }
+
+
+def cross_validate(
+    curves: CurveData,
+    splits: Sequence[TaskSplit],
+    *,
+    learn_split: str = "valid_inner",
+    report_split: str = "valid_outer",
+    objective: str | ListObjective = "mean_loss",
+    score: str = "mean",
+    replicas: str = "mean",
+    ks: Sequence[int] = (1, 3, 10),
+    length: int | None = None,
+    n_boot: int = 200,
+    ci: float = 0.95,
+    seed: int = 0,
+) -> CrossValidation:
+    """Learn a list on each split's train tasks (``learn_split``) and evaluate it on its test
+    tasks (``report_split``, which must differ). Normalization is per task, so scores are
+    computed once. ``length`` defaults to ``max(ks)``; lists shorter than a k (a pool smaller
+    than k) are an error.
+    """
+    check_report_split(learn_split, report_split)
+    if not splits:
+        raise ValueError("cross_validate needs at least one task split")
+    obj = get_objective(objective)
+    learn_scores = compute_scores(curves, learn_split, score=score, replicas=replicas)
+    report_scores = compute_scores(curves, report_split, score=score, replicas=replicas)
+    length = int(max(ks)) if length is None else length
+    folds = []
+    for i, split in enumerate(splits):
+        hlist = learn_list_from_scores(
+            curves, learn_scores, tasks=split.train, objective=obj, length=length
+        )
+        held = report_scores.select_tasks(split.test).complete()
+        evaluation = evaluate_list(
+            held,
+            [n for n in hlist.names if n is not None],
+            ks=ks,
+            n_boot=n_boot,
+            ci=ci,
+            seed=seed + i,
+        )
+        folds.append(FoldResult(split=split, hlist=hlist, evaluation=evaluation))
+    return CrossValidation(folds=tuple(folds), learn_split=learn_split, report_split=report_split)

@@ -1,0 +1,306 @@
+"""The hyperparameter list as a product: ordered configs + provenance, JSON I/O, and optimizers."""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hparam_lists.curves import CurveData
+from hparam_lists.greedy import ListObjective, get_objective, greedy_list
+from hparam_lists.normalize import Scores, compute_scores
+from hparam_lists.published import PUBLISHED_LISTS, published_list_path
+
+__all__ = [
+    "FORMAT",
+    "HParamList",
+    "load_list",
+    "learn_list",
+    "learn_list_from_scores",
+    "optimizer_for_idx",
+    "space_of_names",
+]
+
+FORMAT = "taskset-torch-hparam-list"
+FORMAT_VERSION = 1
+_SEED_NAME = re.compile(r"^(?P<space>.+)_seed(?P<seed>\d+)$")
+
+
+def space_of_names(names: Iterable[str | None]) -> str | None:
+    """The search space shared by ``<space>_seed<N>`` config names, or None if they disagree."""
+    spaces = set()
+    for name in names:
+        match = _SEED_NAME.match(name or "")
+        if match is None:
+            return None
+        spaces.add(match["space"])
+    return spaces.pop() if len(spaces) == 1 else None
+
+
+def _check_jsonable(value: Any, where: str) -> None:
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{where} is not plain JSON data ({e})") from None
+
+
+@dataclass(frozen=True)
+class HParamList:
+    """An ordered list of optimizer configs of one search space; entry 0 is tried first.
+
+    ``configs[i]`` holds the hyperparameters only; ``names[i]`` the config's name in its space
+    (``nadamw_grid_seed251``) or None. ``provenance`` records how the list was made: search space,
+    tasks learned on, objective, score, split and ``taskset_torch.__version__``.
+    """
+
+    configs: tuple[dict[str, Any], ...]
+    space: str
+    names: tuple[str | None, ...] | None = None
+    provenance: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        configs = tuple(dict(c) for c in self.configs)
+        if not configs:
+            raise ValueError("a hyperparameter list needs at least one config")
+        names = (None,) * len(configs) if self.names is None else tuple(self.names)
+        if len(names) != len(configs):
+            raise ValueError(f"{len(names)} names for {len(configs)} configs")
+        if not isinstance(self.space, str) or not self.space:
+            raise ValueError(f"space must be a search-space name, got {self.space!r}")
+        for i, cfg in enumerate(configs):
+            if "name" in cfg:
+                raise ValueError(f"config {i} has a 'name' field; pass names separately")
+            _check_jsonable(cfg, f"config {i}")
+        _check_jsonable(dict(self.provenance), "provenance")
+        object.__setattr__(self, "configs", configs)
+        object.__setattr__(self, "names", names)
+        object.__setattr__(self, "provenance", dict(self.provenance))
+
+    def __len__(self) -> int:
+        return len(self.configs)
+
+    def __getitem__(self, idx: int) -> dict[str, Any]:
+        """A copy of entry ``idx``'s hyperparameters; IndexError naming the valid range."""
+        if not isinstance(idx, int) or isinstance(idx, bool):
+            raise TypeError(f"list index must be an int, got {type(idx).__name__}")
+        if not -len(self) <= idx < len(self):
+            raise IndexError(f"index {idx} out of range for a list of {len(self)} entries")
+        return dict(self.configs[idx])
+
+    def head(self, n: int) -> HParamList:
+        """The first ``n`` entries (same provenance)."""
+        if not 1 <= n <= len(self):
+            raise ValueError(f"n must be in 1..{len(self)}, got {n}")
+        return HParamList(
+            configs=self.configs[:n],
+            space=self.space,
+            names=self.names[:n],
+            provenance=self.provenance,
+            description=self.description,
+            source=self.source,
+        )
+
+    def to_json_dict(self) -> dict[str, Any]:
+        entries = []
+        for name, cfg in zip(self.names, self.configs):
+            entries.append({"name": name, **cfg} if name is not None else dict(cfg))
+        out: dict[str, Any] = {"format": FORMAT, "format_version": FORMAT_VERSION}
+        if self.description:
+            out["description"] = self.description
+        if self.source:
+            out["source"] = self.source
+        out.update({"space": self.space, "provenance": self.provenance, "configs": entries})
+        return out
+
+    @classmethod
+    def from_json_dict(cls, data: Mapping[str, Any], *, origin: str = "<dict>") -> HParamList:
+        """Read this package's format, or the published layout (``configs`` with names only)."""
+        if not isinstance(data, Mapping) or not isinstance(data.get("configs"), list):
+            raise ValueError(f"{origin}: not a hyperparameter list (expected a 'configs' list)")
+        fmt = data.get("format", FORMAT)
+        if fmt != FORMAT or data.get("format_version", FORMAT_VERSION) != FORMAT_VERSION:
+            raise ValueError(
+                f"{origin}: unsupported list format {fmt!r} version "
+                f"{data.get('format_version')!r}; this code reads {FORMAT!r} {FORMAT_VERSION}"
+            )
+        names, configs = [], []
+        for i, entry in enumerate(data["configs"]):
+            if not isinstance(entry, Mapping):
+                raise ValueError(f"{origin}: configs[{i}] is not an object")
+            entry = dict(entry)
+            names.append(entry.pop("name", None))
+            configs.append(entry)
+        space = data.get("space") or space_of_names(names)
+        if not space:
+            raise ValueError(
+                f"{origin}: no 'space' field and the config names do not share a "
+                "'<space>_seed<N>' prefix"
+            )
+        provenance = dict(data.get("provenance", {}))
+        for key in ("schedule",):  # keep the published file's extra notes
+            if key in data and key not in provenance:
+                provenance[key] = data[key]
+        return cls(
+            configs=tuple(configs),
+            space=space,
+            names=tuple(names),
+            provenance=provenance,
+            description=str(data.get("description", "")),
+            source=str(data.get("source", "")),
+        )
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the list as JSON (atomically: a temp file, then rename)."""
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(self.to_json_dict(), indent=1, allow_nan=False) + "\n")
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> HParamList:
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: not valid JSON ({e})") from None
+        return cls.from_json_dict(data, origin=str(path))
+
+
+@functools.lru_cache(maxsize=8)
+def _load_published(name: str) -> HParamList:
+    return HParamList.load(published_list_path(name))
+
+
+def load_list(name_or_path: str | os.PathLike | HParamList) -> HParamList:
+    """A published list by name (``"opt_list"``), or a list JSON file by path."""
+    if isinstance(name_or_path, HParamList):
+        return name_or_path
+    if isinstance(name_or_path, str) and name_or_path in PUBLISHED_LISTS:
+        return _load_published(name_or_path)
+    path = Path(name_or_path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{name_or_path!s} is neither a published list ({', '.join(PUBLISHED_LISTS)}) "
+            "nor an existing list file"
+        )
+    return HParamList.load(path)
+
+
+def optimizer_for_idx(
+    params: Any,
+    idx: int,
+    training_steps: int,
+    hparam_list: str | os.PathLike | HParamList = "opt_list",
+    **optimizer_kwargs: Any,
+) -> tuple[Any, Any]:
+    """A ready ``torch.optim`` optimizer and LR scheduler for entry ``idx`` of a list.
+
+    ``params`` is anything ``torch.optim`` accepts (``model.parameters()``, param groups). The
+    schedule spans ``training_steps``. The scheduler is None when the optimizer applies its
+    schedule itself (every TaskSet space does); otherwise call ``scheduler.step()`` after each
+    ``optimizer.step()``. ``optimizer_kwargs`` go to the space's ``torch_optimizer`` (e.g.
+    ``warmup_semantics="max"`` for opt_list's PyTorch-port warmup; the default is TaskSet's).
+    """
+    if (
+        not isinstance(training_steps, int)
+        or isinstance(training_steps, bool)
+        or training_steps < 1
+    ):
+        raise ValueError(f"training_steps must be a positive int, got {training_steps!r}")
+    hlist = load_list(hparam_list)
+    cfg = hlist[idx]
+    try:
+        from taskset_torch.optimizers import get_space
+    except ImportError as e:  # the optimizers package is a sibling part of this project
+        raise ImportError(f"taskset_torch.optimizers is unavailable ({e})") from e
+    space = get_space(hlist.space)
+    return space.torch_optimizer(params, space.validate(cfg), training_steps, **optimizer_kwargs)
+
+
+def _hparams_for(curves: CurveData, names: Sequence[str]) -> list[dict[str, Any]]:
+    if curves.hparams is not None:
+        index = {c: i for i, c in enumerate(curves.config_names)}
+        return [dict(curves.hparams[index[n]]) for n in names]
+    try:
+        from taskset_torch.optimizers import optimizer_config
+    except ImportError:
+        optimizer_config = None
+    if optimizer_config is None:
+        raise ValueError(
+            "the curves carry no hyperparameters and taskset_torch.optimizers is unavailable "
+            "to look them up by config name"
+        )
+    return [dict(optimizer_config(n)) for n in names]
+
+
+def learn_list(
+    curves: CurveData,
+    *,
+    tasks: Sequence[str] | None = None,
+    split: str = "valid_inner",
+    objective: str | ListObjective = "mean_loss",
+    score: str = "mean",
+    replicas: str = "mean",
+    length: int | None = None,
+) -> HParamList:
+    """Learn a list greedily on ``tasks`` (default: all) of ``curves`` on ``split``.
+
+    Configs not run on every task are left out of the pool. ``length`` defaults to the whole
+    pool (a full ranking, like the published list).
+    """
+    if tasks is not None:
+        curves = curves.select_tasks(tasks)
+    scores = compute_scores(curves, split, score=score, replicas=replicas)
+    return learn_list_from_scores(curves, scores, objective=objective, length=length)
+
+
+def learn_list_from_scores(
+    curves: CurveData,
+    scores: Scores,
+    *,
+    tasks: Sequence[str] | None = None,
+    objective: str | ListObjective = "mean_loss",
+    length: int | None = None,
+) -> HParamList:
+    """:func:`learn_list` on precomputed scores (``curves`` supplies space and hyperparameters)."""
+    if tasks is not None:
+        scores = scores.select_tasks(tasks)
+    scores = scores.complete()
+    if scores.n_tasks == 0 or scores.n_configs == 0:
+        raise ValueError(f"no (task, config) pair has data on split {scores.split!r}")
+    obj = get_objective(objective)
+    length = scores.n_configs if length is None else min(int(length), scores.n_configs)
+    result = greedy_list(scores, objective=obj, length=length)
+    names = [scores.config_names[i] for i in result.indices]
+    space = curves.space or space_of_names(names)
+    if not space:
+        raise ValueError("cannot tell the curves' search space; set CurveData.space")
+    import taskset_torch
+
+    provenance = {
+        "search_space": space,
+        "tasks": list(scores.tasks),
+        "split": scores.split,
+        "objective": obj.describe(),
+        "score": scores.score,
+        "replicas": scores.replicas,
+        "pool_size": scores.n_configs,
+        "objective_values": [float(v) if math.isfinite(v) else None for v in result.values],
+        "code_version": taskset_torch.__version__,
+    }
+    return HParamList(
+        configs=tuple(_hparams_for(curves, names)),
+        space=space,
+        names=tuple(names),
+        provenance=provenance,
+        description=f"greedy {obj.name} list learned on {scores.n_tasks} tasks ({scores.split})",
+    )

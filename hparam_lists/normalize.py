@@ -1,0 +1,302 @@
+"""Per-task loss normalization and per-config scores (the numbers lists are learned and judged on).
+
+Default, per task and split (TaskSet §5; the paper's exact formula is unverified, so the choice is
+spelled out here): ``0`` = the lowest loss any config reached on that split (over configs, seeds
+and steps), ``1`` = the task's initial loss, i.e. the median step-0 loss over configs and seeds
+(every config starts from the same untrained model, so the median is just a robust way of
+reading that one number). NaN, +-inf and anything above 1 count as 1 (a diverged curve is no
+better than not training). A config's score is the mean of its normalized curve (default), its
+final value or its best value.
+
+Missing data is not divergence: a (task, config, seed) whose curve is NaN at *every* step of the
+split was never run and gets a NaN score; use :meth:`Scores.complete` to keep the configs present
+on every task.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from hparam_lists.curves import CurveData, split_index
+
+__all__ = [
+    "SCORE_KINDS",
+    "REPLICA_MODES",
+    "Scores",
+    "normalization_bounds",
+    "config_scores",
+    "compute_scores",
+    "check_report_split",
+]
+
+SCORE_KINDS: tuple[str, ...] = ("mean", "final", "best")
+REPLICA_MODES: tuple[str, ...] = ("mean", "per_seed")
+
+# Tasks are processed in blocks so a 1000-task x 1000-config curve array is never copied to
+# float64 whole (that alone would be ~400 MB).
+_TASK_BLOCK = 32
+
+
+def _check_choice(name: str, value: str, valid: Sequence[str]) -> None:
+    if value not in valid:
+        raise ValueError(f"unknown {name} {value!r}; valid: {', '.join(valid)}")
+
+
+def check_report_split(learn_split: str, report_split: str) -> None:
+    """Refuse to report a list on the split it was learned on (that number would be optimistic)."""
+    if learn_split == report_split:
+        raise ValueError(
+            f"a list learned on split {learn_split!r} must be reported on a different split "
+            "(e.g. learn on valid_inner, report on valid_outer or test)"
+        )
+
+
+def _average_present_seeds(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean over the seeds that were run; a diverged (NaN) replica makes the mean NaN, as in TaskSet.
+
+    x: [T, C, S, N] -> ([T, C, 1, N], present [T, C, 1]).
+    """
+    present = ~np.all(np.isnan(x), axis=-1)
+    count = present.sum(axis=2)
+    summed = np.where(present[..., None], x, 0.0).sum(axis=2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = summed / count[..., None]
+    mean[count == 0] = np.nan
+    return mean[:, :, None, :], (count > 0)[:, :, None]
+
+
+def _bounds_block(x: np.ndarray, initial_index: int) -> tuple[np.ndarray, np.ndarray]:
+    """(low, high) per task of a [T, C, S, N] block; NaN where a task has no finite value."""
+    finite = np.isfinite(x)
+    low = np.where(finite, x, np.inf).min(axis=(1, 2, 3))
+    low[np.isinf(low)] = np.nan
+    start = np.where(finite[..., initial_index], x[..., initial_index], np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN task: NaN is the answer
+        high = np.nanmedian(start.reshape(len(x), -1), axis=1)
+    return low, high
+
+
+def _prepare(values: np.ndarray, replicas: str) -> tuple[np.ndarray, np.ndarray]:
+    x = np.asarray(values, dtype=np.float64)
+    if replicas == "mean":
+        return _average_present_seeds(x)
+    return x, ~np.all(np.isnan(x), axis=-1)
+
+
+def normalization_bounds(
+    values: np.ndarray, *, replicas: str = "mean", initial_index: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-task (low, high) of one split's curves ``[task, config, seed, step]`` (see module doc)."""
+    _check_choice("replicas mode", replicas, REPLICA_MODES)
+    values = _check_values(values)
+    lows, highs = [], []
+    for start in range(0, len(values), _TASK_BLOCK):
+        x, _ = _prepare(values[start : start + _TASK_BLOCK], replicas)
+        low, high = _bounds_block(x, initial_index)
+        lows.append(low)
+        highs.append(high)
+    return np.concatenate(lows), np.concatenate(highs)
+
+
+def _check_values(values: np.ndarray) -> np.ndarray:
+    values = np.asarray(values)
+    if values.ndim != 4:
+        raise ValueError(
+            f"one split's curves must be 4-d [task, config, seed, step], got shape {values.shape}"
+        )
+    if 0 in values.shape:
+        raise ValueError(
+            f"curves need at least one task, config, seed and step; got {values.shape}"
+        )
+    return values
+
+
+def config_scores(
+    values: np.ndarray,
+    *,
+    score: str = "mean",
+    replicas: str = "mean",
+    initial_index: int = 0,
+    bounds: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Normalized per-config scores of one split's curves ``[task, config, seed, step]``.
+
+    Returns ``(scores [task, seed', config], low [task], high [task])`` with ``seed' = 1`` when
+    replicas are averaged. Scores lie in ``(-inf, 1]`` (``[0, 1]`` with the default bounds) and are
+    NaN only where a (task, config[, seed]) has no data. A task whose bounds are unusable (no
+    finite loss, or no config went below the initial loss) scores 1 everywhere.
+    """
+    _check_choice("score", score, SCORE_KINDS)
+    _check_choice("replicas mode", replicas, REPLICA_MODES)
+    values = _check_values(values)
+    n_tasks = len(values)
+    if not -values.shape[-1] <= initial_index < values.shape[-1]:
+        raise ValueError(f"initial_index {initial_index} out of range for {values.shape[-1]} steps")
+    if bounds is not None:
+        low_all = np.asarray(bounds[0], dtype=np.float64).reshape(-1)
+        high_all = np.asarray(bounds[1], dtype=np.float64).reshape(-1)
+        if low_all.shape != (n_tasks,) or high_all.shape != (n_tasks,):
+            raise ValueError(f"bounds must be two arrays of one value per task ({n_tasks})")
+    blocks, lows, highs = [], [], []
+    for start in range(0, n_tasks, _TASK_BLOCK):
+        x, present = _prepare(values[start : start + _TASK_BLOCK], replicas)
+        if bounds is None:
+            low, high = _bounds_block(x, initial_index)
+        else:
+            low, high = low_all[start : start + len(x)], high_all[start : start + len(x)]
+        usable = np.isfinite(low) & np.isfinite(high) & (high > low)
+        scale = np.where(usable, high - low, 1.0)[:, None, None, None]
+        with np.errstate(invalid="ignore", over="ignore"):
+            norm = (x - np.where(usable, low, 0.0)[:, None, None, None]) / scale
+        norm[~np.isfinite(norm)] = 1.0
+        np.minimum(norm, 1.0, out=norm)
+        norm[~usable] = 1.0
+        if score == "mean":
+            s = norm.mean(axis=-1)
+        elif score == "final":
+            s = norm[..., -1]
+        else:
+            s = norm.min(axis=-1)
+        s[~present] = np.nan
+        blocks.append(np.transpose(s, (0, 2, 1)))  # [T, S', C]
+        lows.append(low)
+        highs.append(high)
+    return np.concatenate(blocks), np.concatenate(lows), np.concatenate(highs)
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Normalized scores ``values [task, seed', config]`` of one split, with their labels.
+
+    Each (task, seed') row is one "problem" for list learning; ``seed' = 1`` when replicas are
+    averaged. Lower is better.
+    """
+
+    values: np.ndarray
+    tasks: tuple[str, ...]
+    config_names: tuple[str, ...]
+    split: str
+    score: str = "mean"
+    replicas: str = "mean"
+    low: np.ndarray | None = None
+    high: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        v = np.asarray(self.values, dtype=np.float64)
+        if v.ndim == 2:  # a plain [task, config] matrix
+            v = v[:, None, :]
+        if v.ndim != 3 or v.shape[0] != len(self.tasks) or v.shape[2] != len(self.config_names):
+            raise ValueError(
+                f"scores of shape {np.shape(self.values)} do not match {len(self.tasks)} tasks x "
+                f"{len(self.config_names)} configs"
+            )
+        object.__setattr__(self, "values", v)
+        object.__setattr__(self, "tasks", tuple(self.tasks))
+        object.__setattr__(self, "config_names", tuple(self.config_names))
+
+    @property
+    def n_tasks(self) -> int:
+        return self.values.shape[0]
+
+    @property
+    def n_configs(self) -> int:
+        return self.values.shape[2]
+
+    def matrix(self) -> np.ndarray:
+        """``[task * seed', config]``: one row per problem, rows of a task adjacent."""
+        return self.values.reshape(-1, self.n_configs)
+
+    def available(self) -> np.ndarray:
+        """bool ``[task, config]``: the config has a score on every seed' of the task."""
+        return ~np.any(np.isnan(self.values), axis=1)
+
+    def config_index(self, names: Iterable[str]) -> np.ndarray:
+        """Column indices of ``names``; KeyError naming those not scored here."""
+        index = {c: i for i, c in enumerate(self.config_names)}
+        names = list(names)
+        unknown = [n for n in names if n not in index]
+        if unknown:
+            raise KeyError(
+                f"{len(unknown)} configs are not in these curves, e.g. {unknown[:3]}; "
+                f"the curves hold {self.n_configs} configs such as {list(self.config_names[:3])}"
+            )
+        return np.array([index[n] for n in names], dtype=np.int64)
+
+    def select_tasks(self, tasks: Iterable[str]) -> Scores:
+        tasks = list(tasks)
+        index = {t: i for i, t in enumerate(self.tasks)}
+        unknown = [t for t in tasks if t not in index]
+        if unknown:
+            raise KeyError(f"tasks not scored: {unknown[:5]}; scored: {list(self.tasks)[:10]}")
+        rows = [index[t] for t in tasks]
+        return replace(
+            self,
+            values=self.values[rows],
+            tasks=tuple(tasks),
+            low=None if self.low is None else self.low[rows],
+            high=None if self.high is None else self.high[rows],
+        )
+
+    def select_configs(self, names: Iterable[str]) -> Scores:
+        names = list(names)
+        cols = self.config_index(names)
+        return replace(self, values=self.values[:, :, cols], config_names=tuple(names))
+
+    def complete(self) -> Scores:
+        """Only the tasks with any data, and only the configs scored on all of those tasks."""
+        avail = self.available()
+        tasks_with_data = avail.any(axis=1)
+        kept = self.select_tasks([t for t, k in zip(self.tasks, tasks_with_data) if k])
+        cols = avail[tasks_with_data].all(axis=0)
+        return kept.select_configs([c for c, k in zip(self.config_names, cols) if k])
+
+    def require_complete(self) -> None:
+        """ValueError if any score is missing (list learning and random search need all of them)."""
+        missing = np.isnan(self.values)
+        if missing.any():
+            t, _, c = np.argwhere(missing)[0]
+            raise ValueError(
+                f"{int(missing.sum())} scores are missing on split {self.split!r} (e.g. task "
+                f"{self.tasks[t]!r}, config {self.config_names[c]!r}); restrict to the configs "
+                "run on every task with Scores.complete()"
+            )
+
+
+def compute_scores(
+    curves: CurveData,
+    split: str,
+    *,
+    score: str = "mean",
+    replicas: str = "mean",
+    bounds: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Scores:
+    """Normalized scores of every (task, config) of ``curves`` on ``split`` (see module doc)."""
+    values = curves.values[..., split_index(split, curves.splits)]
+    zero = np.flatnonzero(curves.steps == 0)
+    if bounds is None and len(zero) == 0:
+        raise ValueError(
+            "normalization needs each task's initial (step-0) loss, but the curves' steps start "
+            f"at {int(curves.steps[0]) if len(curves.steps) else 'nothing'}; pass bounds="
+        )
+    s, low, high = config_scores(
+        values,
+        score=score,
+        replicas=replicas,
+        initial_index=int(zero[0]) if len(zero) else 0,
+        bounds=bounds,
+    )
+    return Scores(
+        values=s,
+        tasks=curves.tasks,
+        config_names=curves.config_names,
+        split=split,
+        score=score,
+        replicas=replicas,
+        low=low,
+        high=high,
+    )

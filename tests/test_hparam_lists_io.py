@@ -1,0 +1,377 @@
+"""HParamList files, the published list, optimizer_for_idx, importers, exports and the CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+import taskset_torch
+from hparam_lists.curves import SPLITS
+from hparam_lists.importers import combine, read_taskset_json
+from hparam_lists.lists import HParamList, learn_list, load_list, optimizer_for_idx
+from hparam_lists.published import published_list_path
+from hparam_lists.synthetic import synthetic_curves
+from taskset_torch.cli import main
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+REAL = SHARED / "data" / "taskset_real"
+
+# ------------------------------------------------------------------------------ HParamList
+
+
+def _small_list() -> HParamList:
+    return HParamList(
+        configs=({"learning_rate": 0.1, "use_nesterov": True}, {"learning_rate": 1e-3}),
+        space="nadamw_grid",
+        names=("nadamw_grid_seed4", "nadamw_grid_seed9"),
+        provenance={"tasks": ["a", "b"], "split": "valid_inner", "code_version": "x"},
+        description="test",
+    )
+
+
+def test_hparam_list_json_round_trip(tmp_path):
+    hlist = _small_list()
+    path = hlist.save(tmp_path / "l.json")
+    back = HParamList.load(path)
+    assert back == hlist
+    assert back[0] == {"learning_rate": 0.1, "use_nesterov": True}
+    back[0]["learning_rate"] = 5.0  # entries are copies
+    assert back[0]["learning_rate"] == 0.1
+    assert load_list(str(path)) == hlist
+    assert json.loads(path.read_text())["format"] == "taskset-torch-hparam-list"
+    assert len(hlist.head(1)) == 1 and hlist.head(1).names == ("nadamw_grid_seed4",)
+
+
+def test_hparam_list_errors(tmp_path):
+    hlist = _small_list()
+    with pytest.raises(IndexError, match="out of range for a list of 2"):
+        hlist[2]
+    with pytest.raises(ValueError, match="not plain JSON"):
+        HParamList(configs=({"lr": float("nan")},), space="nadamw_grid")
+    with pytest.raises(ValueError, match="at least one"):
+        HParamList(configs=(), space="nadamw_grid")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": "something-else", "configs": []}')
+    with pytest.raises(ValueError, match="unsupported list format"):
+        HParamList.load(bad)
+    bad.write_text("{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        HParamList.load(bad)
+    with pytest.raises(FileNotFoundError, match="neither a published list"):
+        load_list(tmp_path / "nope.json")
+
+
+def test_published_opt_list_loads_by_name():
+    hlist = load_list("opt_list")
+    assert len(hlist) == 1000 and hlist.space == "nadamw_grid"
+    assert hlist.names[0] == "nadamw_grid_seed251" and hlist.names[-1] == "nadamw_grid_seed283"
+    assert hlist[0]["learning_rate"] == 0.0011948335721160095
+    assert hlist[0]["constant_fraction"] == 0.747304046223346
+    assert sorted(int(n.rsplit("seed", 1)[1]) for n in hlist.names) == list(range(1000))
+    assert "Apache-2.0" in hlist.source
+    assert published_list_path("opt_list").name == "opt_list.json"
+    with pytest.raises(KeyError, match="available: opt_list"):
+        published_list_path("nope")
+
+
+def test_shipped_opt_list_equals_the_published_numbers():
+    source = SHARED / "data" / "opt_list.json"
+    if not source.is_file():
+        pytest.skip("shared reference data not present")
+    original = json.loads(source.read_text())
+    shipped = json.loads(published_list_path("opt_list").read_text())
+    assert shipped["configs"] == original["configs"]
+    assert shipped["source"] == original["source"]
+
+
+# ------------------------------------------------------------------------------ optimizer_for_idx
+
+
+def _nadamw_space():
+    optimizers = pytest.importorskip("taskset_torch.optimizers")
+    if not hasattr(optimizers, "get_space"):
+        pytest.skip("taskset_torch.optimizers.get_space not available yet")
+    return optimizers.get_space("nadamw_grid")
+
+
+def _cosine_lr(step, lr, total, constant_fraction, warmup_fraction, min_mult):
+    """TaskSet's TF schedule (reference TASKSET.md section 3), written out independently."""
+    g = min(step, total)
+    c = total * constant_fraction
+    x = max(g, c)
+    lr_min = min_mult * lr
+    decay = (lr - lr_min) * (math.cos(math.pi * (x - c) / (total - c)) / 2 + 0.5) + lr_min
+    if warmup_fraction > 0:
+        w = total * min(warmup_fraction, constant_fraction)
+        if w > g:
+            return g / w * lr
+    return decay
+
+
+def test_optimizer_for_idx_learning_rate_follows_the_schedule():
+    _nadamw_space()
+    cfg = {
+        "learning_rate": 0.01,
+        "beta1": 0.9,
+        "beta2": 0.999,
+        "epsilon": 1e-12,
+        "use_nesterov": False,
+        "adamw_weight_decay": 0.0,
+        "l2_weight_decay": 0.0,
+        "warmup_fraction": 0.2,
+        "min_learning_rate_mult": 0.1,
+        "constant_fraction": 0.5,
+    }
+    hlist = HParamList(configs=(cfg,), space="nadamw_grid", names=("custom",))
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 1).double()  # float64: the step sizes are compared to 1e-9
+    x = torch.ones(4, 3, dtype=torch.float64)
+    total = 20
+    opt, scheduler = optimizer_for_idx(model.parameters(), 0, total, hparam_list=hlist)
+    assert isinstance(opt, torch.optim.Optimizer)
+    for step in range(total):
+        before = model.bias.detach().clone()
+        opt.zero_grad()
+        model(x).sum().backward()  # constant gradient: Adam's step is exactly lr(step)
+        opt.step()
+        if scheduler is not None:
+            scheduler.step()
+        moved = float(before - model.bias.detach())
+        expected = _cosine_lr(step, 0.01, total, 0.5, 0.2, 0.1)
+        assert moved == pytest.approx(expected, rel=1e-8), step
+
+
+def test_optimizer_for_idx_trains_a_linear_model_with_opt_list():
+    _nadamw_space()
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 5, generator=gen)
+    y = x @ torch.randn(5, 1, generator=gen)
+    torch.manual_seed(0)
+    model = torch.nn.Linear(5, 1)
+    opt, scheduler = optimizer_for_idx(model.parameters(), 0, 200)
+    first = None
+    for _ in range(200):
+        opt.zero_grad()
+        loss = ((model(x) - y) ** 2).mean()
+        first = loss.item() if first is None else first
+        loss.backward()
+        opt.step()
+        if scheduler is not None:
+            scheduler.step()
+    assert ((model(x) - y) ** 2).mean().item() < 0.75 * first  # lr 1.2e-3: slow but steady
+    with pytest.raises(IndexError, match="out of range"):
+        optimizer_for_idx(model.parameters(), 1000, 10)
+    with pytest.raises(ValueError, match="training_steps"):
+        optimizer_for_idx(model.parameters(), 0, 0)
+
+
+# ------------------------------------------------------------------------------ importers
+
+
+def _write_json_layout(directory: Path, n_tasks: int = 4, n_configs: int = 12) -> None:
+    """Synthetic curves written in the real extract's JSON layout."""
+    curves = synthetic_curves(n_tasks, n_configs, n_steps=6, seed=3)
+    directory.mkdir()
+    for t, task in enumerate(curves.tasks):
+        rows = []
+        for c in range(n_configs):
+            v = curves.values[t, c, 0].astype(float)
+            rows.append(
+                {
+                    "hp": {"learning_rate": 10 ** curves.hparams[c]["log_lr"]},
+                    "train": {"loss": v[:, 0].tolist()},
+                    "valid": {"loss": v[:, 1].tolist()},
+                    "test": {"loss": v[:, 2].tolist()},
+                }
+            )
+        (directory / f"{task}.json").write_text(json.dumps(rows))
+
+
+def test_json_importer_maps_splits(tmp_path):
+    _write_json_layout(tmp_path / "j")
+    curves = read_taskset_json(tmp_path / "j", space="adam1p_wide_grid")
+    assert curves.values.shape == (4, 12, 1, 6, 4)
+    assert curves.config_names[5] == "adam1p_wide_grid_seed5"
+    assert curves.steps.tolist() == [0, 200, 400, 600, 800, 1000]
+    row = json.loads((tmp_path / "j" / f"{curves.tasks[1]}.json").read_text())[5]
+    np.testing.assert_allclose(
+        curves.values[1, 5, 0, :, SPLITS.index("valid_inner")], row["valid"]["loss"], rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        curves.values[1, 5, 0, :, SPLITS.index("valid_outer")], row["test"]["loss"], rtol=1e-6
+    )
+    assert np.isnan(curves.values[..., SPLITS.index("test")]).all()
+    assert curves.hparams[5] == row["hp"]
+    sub = read_taskset_json(tmp_path / "j", tasks=[curves.tasks[2]])
+    assert sub.tasks == (curves.tasks[2],)
+    with pytest.raises(FileNotFoundError, match="no curve file"):
+        read_taskset_json(tmp_path / "j", tasks=["missing_task"])
+    (tmp_path / "j" / "broken.json").write_text('[{"hp": {}, "train": {"loss": [1.0]}}]')
+    with pytest.raises(ValueError, match="broken.json: row 0: missing 'valid'"):
+        read_taskset_json(tmp_path / "j")
+
+
+def test_importer_on_the_real_taskset_extract():
+    if not REAL.is_dir():
+        pytest.skip("shared real TaskSet data not present")
+    task = "FixedTextRNNClassification_imdb_patch32_GRU128_bs128"
+    curves = read_taskset_json(REAL, tasks=[task])
+    assert curves.values.shape == (1, 1000, 1, 51, 4) and curves.steps[-1] == 10000
+    assert curves.space == "adam8p_wide_grid" and curves.config_names[0] == "adam8p_wide_grid_seed0"
+    assert curves.hparams[0]["learning_rate"] == 0.0008696040132105586  # adam8p seed 0
+    start = curves.values[0, :, 0, 0, SPLITS.index("valid_inner")]
+    assert abs(np.nanmedian(start) - math.log(2)) < 0.1  # an untrained binary classifier
+    assert np.isnan(curves.values[..., SPLITS.index("test")]).all()
+    hlist = learn_list(curves.select_configs(curves.config_names[:100]), length=5)
+    assert len(hlist) == 5 and hlist.space == "adam8p_wide_grid"
+    assert hlist.provenance["code_version"] == taskset_torch.__version__
+
+
+def test_combine_merges_curve_objects():
+    def unit(task, names, seeds, value):
+        return SimpleNamespace(
+            task=task,
+            space="nadamw_grid",
+            config_names=names,
+            hparams=[{"learning_rate": 0.1}] * len(names),
+            seeds=seeds,
+            steps=np.array([0, 200]),
+            values=np.full((len(names), len(seeds), 2, 4), value, np.float32),
+        )
+
+    data = combine(
+        [
+            unit("t1", ["nadamw_grid_seed10", "nadamw_grid_seed2"], [0], 1.0),
+            unit("t2", ["nadamw_grid_seed2"], [0, 1], 2.0),
+        ]
+    )
+    assert data.config_names == ("nadamw_grid_seed2", "nadamw_grid_seed10")
+    assert data.seeds == (0, 1) and data.values.shape == (2, 2, 2, 2, 4)
+    assert data.values[0, 1, 0, 0, 0] == 1.0 and np.isnan(data.values[0, 0, 1]).all()
+    assert np.isnan(data.values[1, 1]).all() and data.values[1, 0, 1, 0, 0] == 2.0
+    with pytest.raises(ValueError, match="steps differ"):
+        other = unit("t3", ["nadamw_grid_seed2"], [0], 1.0)
+        other.steps = np.array([0, 100])
+        combine([unit("t1", ["nadamw_grid_seed2"], [0], 1.0), other])
+
+
+# ------------------------------------------------------------------------------ exports
+
+
+def test_optuna_warm_start_enqueues_the_list_in_order():
+    optuna = pytest.importorskip("optuna")
+    from hparam_lists.export import enqueue_in_study, optuna_distributions, warm_start_params
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    hlist = load_list("opt_list")
+    distributions = optuna_distributions("nadamw_grid")
+    for params in warm_start_params(hlist, 1000):  # every published config lies in the space
+        for name, value in params.items():
+            assert distributions[name]._contains(distributions[name].to_internal_repr(value))
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    enqueued = enqueue_in_study(study, hlist, 3)
+    for i in range(3):
+        trial = study.ask(distributions)
+        assert trial.params == enqueued[i] == hlist[i]
+        study.tell(trial, float(i))
+    assert study.ask(distributions).params != hlist[3]  # afterwards the sampler takes over
+    with pytest.raises(ValueError, match="n must be in 1..1000"):
+        warm_start_params(hlist, 0)
+
+
+def test_ray_tune_points_to_evaluate_come_first():
+    pytest.importorskip("ray.tune")
+    from ray.tune.experiment import Experiment
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+
+    from hparam_lists.export import ray_param_space, ray_points_to_evaluate
+
+    hlist = load_list("opt_list")
+    points = ray_points_to_evaluate(hlist, 2)
+    space = ray_param_space("nadamw_grid", fixed={"training_steps": 100})
+    generator = BasicVariantGenerator(points_to_evaluate=points, random_state=0)
+    generator.add_configurations(
+        [Experiment("warm", lambda config: None, config=space, num_samples=3)]
+    )
+    configs = [generator.next_trial().config for _ in range(3)]
+    for i in range(2):
+        assert {k: configs[i][k] for k in hlist[i]} == hlist[i]
+        assert configs[i]["training_steps"] == 100
+    sampled = configs[2]
+    assert 1e-5 * 0.999 <= sampled["learning_rate"] <= 1.0 and isinstance(
+        sampled["use_nesterov"], bool
+    )
+    with pytest.raises(ValueError, match="clash"):
+        ray_param_space("nadamw_grid", fixed={"beta1": 0.9})
+
+
+def test_export_rejects_configs_outside_the_space():
+    from hparam_lists.export import warm_start_params
+
+    hlist = HParamList(configs=({"learning_rate": 100.0},), space="adam1p_wide_grid")
+    with pytest.raises(ValueError, match="learning_rate=100.0 is outside"):
+        warm_start_params(hlist, 1)
+    with pytest.raises(KeyError, match="no tuner search space"):
+        warm_start_params(HParamList(configs=({"a": 1},), space="mystery"), 1)
+
+
+# ------------------------------------------------------------------------------ CLI
+
+
+def test_cli_learn_evaluate_compare_export(tmp_path, capsys):
+    _write_json_layout(tmp_path / "j", n_tasks=4, n_configs=12)
+    src = ["--taskset-json", str(tmp_path / "j"), "--space", "adam1p_wide_grid"]
+    out = tmp_path / "list.json"
+    tasks = sorted(p.stem for p in (tmp_path / "j").glob("*.json"))
+    assert (
+        main(["learn", *src, "--tasks", ",".join(tasks[:3]), "--out", str(out), "--bootstrap", "3"])
+        == 0
+    )
+    learned = json.loads(capsys.readouterr().out)
+    assert learned["tasks"] == 3 and learned["length"] == 12 and "stability" in learned
+    assert HParamList.load(out).provenance["split"] == "valid_inner"
+
+    assert (
+        main(["evaluate", *src, "--list", str(out), "--ks", "1,3", "--n-boot", "20", "--json"]) == 0
+    )
+    ev = json.loads(capsys.readouterr().out)
+    assert ev["tasks"] == [tasks[3]] and ev["excluded_tasks"] == tasks[:3]
+    assert [r["k"] for r in ev["per_k"]] == [1, 3]
+    assert set(ev["per_k"][0]) >= {"list_loss", "list_ci", "random_loss", "random_ci", "speedup"}
+
+    argv = ["evaluate", *src, "--splits", "kfold", "--folds", "2", "--ks", "1,2", "--n-boot", "20"]
+    assert main([*argv, "--json"]) == 0
+    cv = json.loads(capsys.readouterr().out)
+    assert cv["mode"] == "cross_validation" and cv["n_folds"] == 2 and len(cv["per_k"]) == 2
+    assert main(argv) == 0
+    assert "speedup" in capsys.readouterr().out
+
+    # the guard: a list learned on valid_inner is never reported on valid_inner
+    assert main(["evaluate", *src, "--list", str(out), "--report-split", "valid_inner"]) == 2
+    assert "different split" in capsys.readouterr().err
+
+    copy = tmp_path / "copy.json"
+    copy.write_text(out.read_text())
+    argv = ["compare", *src, "--lists", str(out), str(copy), "--ks", "1,2", "--n-boot", "10"]
+    assert main([*argv, "--json"]) == 0
+    comp = json.loads(capsys.readouterr().out)
+    assert comp["tasks"] == [tasks[3]]  # only tasks none of the lists was learned on
+    assert comp["difference_vs_first"][str(copy)][0]["diff"] == 0.0
+    assert main(["compare", *src, "--lists", str(out), str(out)]) == 2
+    assert "twice" in capsys.readouterr().err
+
+    assert main(["export", "--list", "opt_list", "--n", "2", "--format", "optuna"]) == 0
+    exp = json.loads(capsys.readouterr().out)
+    assert exp["enqueue_trials"][0]["learning_rate"] == 0.0011948335721160095
+    assert exp["search_space"]["use_nesterov"] == {"kind": "bool"}
+    assert main(["export", "--n", "1", "--format", "ray", "--out", str(tmp_path / "r.json")]) == 0
+    assert len(json.loads((tmp_path / "r.json").read_text())["points_to_evaluate"]) == 1
+
+    assert main(["learn", "--store", str(tmp_path), "--out", str(out)]) == 2
+    assert "--space" in capsys.readouterr().err
