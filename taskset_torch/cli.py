@@ -230,6 +230,328 @@ def _add_task_commands(sub: argparse._SubParsersAction) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
+# --- hparam_lists commands ---
+
+
+def _list_curves(args: argparse.Namespace):
+    """Curves from --store/--space, --taskset-json or --npz (exactly one)."""
+    from hparam_lists import importers
+
+    tasks = [t for t in args.tasks.split(",") if t] if args.tasks else None
+    try:
+        if args.store:
+            if not args.space:
+                raise CLIError("--store needs --space (e.g. --space nadamw_grid)")
+            return importers.read_store(args.store, space=args.space, tasks=tasks)
+        if args.taskset_json:
+            return importers.read_taskset_json(
+                args.taskset_json, tasks=tasks, space=args.space or "adam8p_wide_grid"
+            )
+        curves = importers.read_npz_files(args.npz, space=args.space)
+        return curves.select_tasks(tasks) if tasks else curves
+    except (OSError, ValueError, KeyError) as e:
+        raise CLIError(str(e.args[0]) if isinstance(e, KeyError) else str(e)) from None
+
+
+def _load_hparam_list(name: str):
+    from hparam_lists.lists import load_list
+
+    try:
+        return load_list(name)
+    except (OSError, ValueError) as e:
+        raise CLIError(str(e)) from None
+
+
+def _objective_from_args(args: argparse.Namespace):
+    from hparam_lists.greedy import get_objective
+
+    params = {"bound": args.regret_bound} if args.objective == "regret" else {}
+    if args.objective != "regret" and args.regret_bound:
+        raise CLIError("--regret-bound applies to --objective regret only")
+    try:
+        return get_objective(args.objective, **params)
+    except ValueError as e:
+        raise CLIError(str(e)) from None
+
+
+def _print_evaluation_table(per_k: list[dict], title: str) -> None:
+    print(title)
+    print(f"{'k':>5}  {'list loss [CI]':>26}  {'random loss [CI]':>26}  {'speedup':>9}")
+    for row in per_k:
+        lo, hi = row["list_ci"]
+        rlo, rhi = row["random_ci"]
+        cap = " (capped)" if row["speedup_capped"] else ""
+        print(
+            f"{row['k']:>5}  {row['list_loss']:.4f} [{lo:.4f}, {hi:.4f}]  "
+            f"{row['random_loss']:.4f} [{rlo:.4f}, {rhi:.4f}]  {row['speedup']:>9.2f}{cap}"
+        )
+
+
+def _cmd_learn(args: argparse.Namespace) -> None:
+    from hparam_lists.greedy import bootstrap_stability
+    from hparam_lists.lists import learn_list_from_scores
+    from hparam_lists.normalize import compute_scores
+
+    curves = _list_curves(args)
+    objective = _objective_from_args(args)
+    try:
+        scores = compute_scores(curves, args.split, score=args.score, replicas=args.replicas)
+        hlist = learn_list_from_scores(curves, scores, objective=objective, length=args.length)
+    except ValueError as e:
+        raise CLIError(str(e)) from None
+    path = hlist.save(args.out)
+    report = {
+        "out": str(path),
+        "space": hlist.space,
+        "tasks": len(hlist.provenance["tasks"]),
+        "pool_size": hlist.provenance["pool_size"],
+        "length": len(hlist),
+        "head": list(hlist.names[:10]),
+        "objective_values": hlist.provenance["objective_values"][:10],
+    }
+    if args.bootstrap:
+        stab = bootstrap_stability(
+            scores.complete(),
+            objective=objective,
+            length=min(args.bootstrap_length, len(hlist)),
+            n_boot=args.bootstrap,
+            seed=args.seed,
+        )
+        report["stability"] = {
+            "n_boot": args.bootstrap,
+            "position_agreement": [round(float(x), 4) for x in stab.position_agreement],
+            "prefix_overlap": [round(float(x), 4) for x in stab.prefix_overlap],
+        }
+    _print_json(report)
+
+
+def _task_splits(args: argparse.Namespace, tasks: list[str]):
+    from hparam_lists import evaluate as ev
+
+    try:
+        if args.splits == "kfold":
+            return ev.kfold_splits(tasks, args.folds, seed=args.seed)
+        if args.splits == "family":
+            return ev.family_splits(tasks)
+        if args.splits == "leave-n-out":
+            return ev.leave_n_out_splits(tasks, args.n_test)
+        if not args.test_tasks:
+            raise CLIError("--splits explicit needs --test-tasks a,b,...")
+        return [ev.explicit_split(tasks, args.test_tasks.split(","))]
+    except ValueError as e:
+        raise CLIError(str(e)) from None
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> None:
+    from hparam_lists.crossval import cross_validate
+    from hparam_lists.evaluate import evaluate_list
+    from hparam_lists.normalize import check_report_split, compute_scores
+
+    curves = _list_curves(args)
+    ks = args.ks
+    try:
+        if args.hparam_list:
+            hlist = _load_hparam_list(args.hparam_list)
+            check_report_split(hlist.provenance.get("split", args.learn_split), args.report_split)
+            learned_on = set(hlist.provenance.get("tasks", []))
+            held = [t for t in curves.tasks if t not in learned_on]
+            if not held:
+                raise CLIError("every task of the curves was used to learn the list")
+            scores = compute_scores(
+                curves.select_tasks(held),
+                args.report_split,
+                score=args.score,
+                replicas=args.replicas,
+            ).complete()
+            names = [n for n in hlist.names if n is not None]
+            evaluation = evaluate_list(
+                scores, names, ks=ks, n_boot=args.n_boot, ci=args.ci, seed=args.seed
+            )
+            out = {
+                "mode": "list",
+                "list": args.hparam_list,
+                "excluded_tasks": sorted(learned_on & set(curves.tasks)),
+                **evaluation.to_dict(),
+            }
+        else:
+            cv = cross_validate(
+                curves,
+                _task_splits(args, list(curves.tasks)),
+                learn_split=args.learn_split,
+                report_split=args.report_split,
+                objective=_objective_from_args(args),
+                score=args.score,
+                replicas=args.replicas,
+                ks=ks or (1, 3, 10),
+                n_boot=args.n_boot,
+                ci=args.ci,
+                seed=args.seed,
+            )
+            pooled = cv.pooled(n_boot=args.n_boot, ci=args.ci, seed=args.seed)
+            out = {
+                "mode": "cross_validation",
+                "splits": args.splits,
+                "learn_split": args.learn_split,
+                "report_split": args.report_split,
+                "n_folds": len(cv.folds),
+                "pool_size": pooled.pool_size,
+                "ci_level": args.ci,
+                "per_k": pooled.to_dict()["per_k"],
+                "summary": cv.summary(),
+                "folds": cv.to_dict(n_boot=1, seed=args.seed)["folds"],
+            }
+    except (KeyError, ValueError) as e:
+        raise CLIError(str(e.args[0]) if isinstance(e, KeyError) else str(e)) from None
+    if args.json:
+        _print_json(out)
+    else:
+        _print_evaluation_table(out["per_k"], f"{out['mode']} on {args.report_split}")
+
+
+def _cmd_compare(args: argparse.Namespace) -> None:
+    from hparam_lists.evaluate import compare_lists
+    from hparam_lists.normalize import check_report_split, compute_scores
+
+    curves = _list_curves(args)
+    if len(set(args.lists)) != len(args.lists):
+        raise CLIError("a list is named twice in --lists")
+    lists = {name: _load_hparam_list(name) for name in args.lists}
+    # Compare only on tasks that no list was learned on.
+    learned_on = {t for h in lists.values() for t in h.provenance.get("tasks", [])}
+    held = [t for t in curves.tasks if t not in learned_on]
+    if not held:
+        raise CLIError("every task of the curves was used to learn one of the lists")
+    try:
+        for hlist in lists.values():
+            if "split" in hlist.provenance:
+                check_report_split(hlist.provenance["split"], args.report_split)
+        scores = compute_scores(
+            curves.select_tasks(held), args.report_split, score=args.score, replicas=args.replicas
+        )
+        comparison = compare_lists(
+            scores,
+            {name: [n for n in h.names if n is not None] for name, h in lists.items()},
+            ks=args.ks,
+            n_boot=args.n_boot,
+            ci=args.ci,
+            seed=args.seed,
+        )
+    except (KeyError, ValueError) as e:
+        raise CLIError(str(e.args[0]) if isinstance(e, KeyError) else str(e)) from None
+    out = comparison.to_dict()
+    out["excluded_tasks"] = sorted(learned_on & set(curves.tasks))
+    if args.json:
+        _print_json(out)
+        return
+    for name, per_k in out["lists"].items():
+        _print_evaluation_table(per_k, f"{name} on {args.report_split}")
+
+
+def _cmd_export(args: argparse.Namespace) -> None:
+    from hparam_lists import export
+
+    hlist = _load_hparam_list(args.hparam_list)
+    try:
+        params = export.warm_start_params(hlist, args.n)
+        ranges = {
+            name: {"kind": p.kind, "low": p.low, "high": p.high}
+            if p.kind != "bool"
+            else {"kind": "bool"}
+            for name, p in export.search_space(hlist.space).items()
+        }
+    except (KeyError, ValueError) as e:
+        raise CLIError(str(e.args[0]) if isinstance(e, KeyError) else str(e)) from None
+    if args.format == "optuna":
+        out = {"format": "optuna", "space": hlist.space, "enqueue_trials": params}
+    else:
+        out = {"format": "ray", "space": hlist.space, "points_to_evaluate": params}
+    out["search_space"] = ranges
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(out, f, indent=1)
+    else:
+        _print_json(out)
+
+
+def _add_list_commands(sub: argparse._SubParsersAction) -> None:
+    from hparam_lists.greedy import OBJECTIVES
+    from hparam_lists.normalize import REPLICA_MODES, SCORE_KINDS
+
+    def curves_input(p: argparse.ArgumentParser) -> None:
+        src = p.add_mutually_exclusive_group(required=True)
+        src.add_argument(
+            "--store", metavar="DIR", help="a taskset-torch curve store (with --space)"
+        )
+        src.add_argument(
+            "--taskset-json", metavar="DIR", help="directory of <task>.json TaskSet curve extracts"
+        )
+        src.add_argument("--npz", nargs="+", metavar="FILE", help="TaskSet's released npz files")
+        p.add_argument("--space", help="search space, e.g. nadamw_grid (needed with --store)")
+        p.add_argument("--tasks", help="comma-separated task names (default: all)")
+        p.add_argument("--score", choices=SCORE_KINDS, default="mean", help="per-config score")
+        p.add_argument(
+            "--replicas", choices=REPLICA_MODES, default="mean", help="average seeds or keep each"
+        )
+
+    def objective(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--objective", choices=sorted(OBJECTIVES), default="mean_loss")
+        p.add_argument("--regret-bound", type=float, default=0.0, help="for --objective regret")
+
+    def reporting(p: argparse.ArgumentParser, report_default: str = "valid_outer") -> None:
+        p.add_argument("--report-split", default=report_default, help="split to report on")
+        p.add_argument(
+            "--ks", type=parse_int_set, default=None, help="k values, e.g. 1,3,10 or 1-20"
+        )
+        p.add_argument("--n-boot", type=int, default=1000, help="bootstrap samples over tasks")
+        p.add_argument("--ci", type=float, default=0.95, help="confidence level")
+        p.add_argument("--seed", type=int, default=0, help="seed of splits and bootstraps")
+        p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    p = sub.add_parser("learn", help="learn a hyperparameter list greedily from curves")
+    curves_input(p)
+    objective(p)
+    p.add_argument("--split", default="valid_inner", help="split to learn on (default valid_inner)")
+    p.add_argument("--length", type=int, default=None, help="list length (default: whole pool)")
+    p.add_argument("--out", required=True, help="where to write the list JSON")
+    p.add_argument("--bootstrap", type=int, default=0, help="bootstrap samples for stability")
+    p.add_argument("--bootstrap-length", type=int, default=10, help="entries checked for stability")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
+    p.set_defaults(func=_cmd_learn)
+
+    p = sub.add_parser(
+        "evaluate",
+        help="evaluate a list (--list) or cross-validate list learning against random search",
+    )
+    curves_input(p)
+    objective(p)
+    reporting(p)
+    p.add_argument("--list", dest="hparam_list", help="a list name (opt_list) or JSON file")
+    p.add_argument(
+        "--splits", choices=["kfold", "family", "leave-n-out", "explicit"], default="kfold"
+    )
+    p.add_argument("--folds", type=int, default=5, help="for --splits kfold")
+    p.add_argument("--n-test", type=int, default=1, help="for --splits leave-n-out")
+    p.add_argument("--test-tasks", help="for --splits explicit: comma-separated held-out tasks")
+    p.add_argument("--learn-split", default="valid_inner", help="split lists are learned on")
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("compare", help="compare lists on the curves where all their configs exist")
+    curves_input(p)
+    reporting(p)
+    p.add_argument("--lists", nargs="+", required=True, help="list names or JSON files")
+    p.set_defaults(func=_cmd_compare)
+
+    p = sub.add_parser("export", help="a list's first entries as Optuna / Ray Tune warm starts")
+    p.add_argument("--list", dest="hparam_list", default="opt_list", help="list name or file")
+    p.add_argument("--n", type=int, default=10, help="number of entries (default 10)")
+    p.add_argument("--format", choices=["optuna", "ray"], required=True)
+    p.add_argument("--out", help="write the JSON here instead of printing it")
+    p.set_defaults(func=_cmd_export)
+
+
+# --- end of hparam_lists commands ---
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="taskset-torch",
@@ -237,6 +559,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     _add_task_commands(sub)
+    _add_list_commands(sub)
     return parser
 
 
