@@ -230,6 +230,97 @@ def _add_task_commands(sub: argparse._SubParsersAction) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
+# --- data commands ---
+
+
+def _apply_data_env() -> None:
+    """Pass TASKSET_TORCH_DATA and TASKSET_TORCH_NO_SUBSTITUTES to the dataset library."""
+    import os
+
+    data_dir = os.environ.get("TASKSET_TORCH_DATA")
+    no_subs = os.environ.get("TASKSET_TORCH_NO_SUBSTITUTES", "").strip().lower()
+    if not data_dir and no_subs in ("", "0", "false", "no"):
+        return
+    from taskset_torch import datasets
+
+    if data_dir:
+        datasets.set_data_dir(data_dir)
+    if no_subs not in ("", "0", "false", "no"):
+        datasets.set_allow_substitutes(False)
+
+
+def _cmd_data_status(args: argparse.Namespace) -> None:
+    from taskset_torch.datasets import dataset_status, get_data_dir
+
+    status = dataset_status()
+    if args.json:
+        _print_json(
+            {"data_dir": str(get_data_dir()), **{k: v.to_json() for k, v in status.items()}}
+        )
+        return
+    print(f"data dir: {get_data_dir()}")
+    width = max(len(k) for k in status)
+    for name, src in status.items():
+        print(f"{name:<{width}}  {src.kind:<10}  {src.detail}")
+    n_sub = sum(s.is_substitute for s in status.values())
+    print(f"{len(status) - n_sub} of {len(status)} datasets real; {n_sub} substituted")
+
+
+def _cmd_data_prepare(args: argparse.Namespace) -> None:
+    from taskset_torch.datasets import dataset_names, prepare_dataset
+
+    names = dataset_names() if args.names == ["all"] else args.names
+    failed = []
+    for name in names:
+        try:
+            src = prepare_dataset(name)
+        except KeyError as e:
+            raise CLIError(str(e.args[0])) from None
+        except Exception as e:  # noqa: BLE001 - report every failure, keep preparing the rest
+            failed.append(name)
+            print(f"{name}: FAILED: {type(e).__name__}: {e}", file=sys.stderr)
+            continue
+        print(f"{name}: prepared ({src.kind}: {src.detail})")
+    if failed:
+        raise CLIError(f"could not prepare {', '.join(failed)}")
+
+
+def _cmd_data_add_local(args: argparse.Namespace) -> None:
+    from taskset_torch.datasets import add_local_dataset
+
+    try:
+        src = add_local_dataset(args.name, args.path)
+    except KeyError as e:
+        raise CLIError(str(e.args[0])) from None
+    except (OSError, ValueError) as e:
+        raise CLIError(str(e)) from None
+    print(f"{args.name}: stored local copy from {src.detail}")
+
+
+def _add_data_commands(sub: argparse._SubParsersAction) -> None:
+    _apply_data_env()  # every command that loads data sees the environment's data settings
+    p = sub.add_parser(
+        "data",
+        help="dataset sources: status, prepare (TFDS download), add-local",
+        description="Data dir: $TASKSET_TORCH_DATA (default ~/.cache/taskset_torch). "
+        "TASKSET_TORCH_NO_SUBSTITUTES=1 makes any substituted dataset an error.",
+    )
+    dsub = p.add_subparsers(dest="data_command", required=True)
+    q = dsub.add_parser("status", help="which source serves each dataset TaskSet uses")
+    q.add_argument("--json", action="store_true", help="print JSON")
+    q.set_defaults(func=_cmd_data_status)
+    q = dsub.add_parser("prepare", help="download through TFDS and store plain arrays")
+    q.add_argument("names", nargs="+", metavar="NAME", help="dataset names, or 'all'")
+    q.set_defaults(func=_cmd_data_prepare)
+    q = dsub.add_parser("add-local", help="store a real local copy (IDX files, .npz, text)")
+    q.add_argument("name", metavar="NAME", help="dataset name, e.g. mnist")
+    q.add_argument("path", metavar="PATH", help="directory or file holding the data")
+    q.set_defaults(func=_cmd_data_add_local)
+
+
+# --- end of data commands ---
+
+
 # --- hparam_lists commands ---
 
 
@@ -560,6 +651,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_task_commands(sub)
     _add_list_commands(sub)
+    _add_data_commands(sub)
     return parser
 
 
