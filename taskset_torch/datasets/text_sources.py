@@ -179,7 +179,14 @@ def encode_corpus(
             "lengths": np.asarray([len(seqs[i]) for i in keep], dtype=np.int64),
         }
         if raw.labels is not None:
-            arrays["label"] = np.asarray([raw.labels[split][i] for i in keep], dtype=np.int64)
+            labels = np.asarray([raw.labels[split][i] for i in keep], dtype=np.int64)
+            bad = (labels < 0) | (labels >= (spec.num_classes or 0))
+            if bad.any():
+                raise ValueError(
+                    f"{spec.name} [{split}]: label {int(labels[bad][0])} outside "
+                    f"[0, {spec.num_classes})"
+                )
+            arrays["label"] = labels
         out[split] = arrays
     return out, (vocab if spec.encoding != "bytes" else None)
 
