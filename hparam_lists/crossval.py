@@ -14,7 +14,7 @@ from hparam_lists.greedy import ListObjective, get_objective
 from hparam_lists.lists import HParamList, learn_list_from_scores
 from hparam_lists.normalize import check_report_split, compute_scores
 
-__all__ = ["FoldResult", "CrossValidation", "cross_validate"]
+__all__ = ["FoldResult", "CrossValidation", "cross_validate", "evaluate_hparam_list"]
 
 
 @dataclass(frozen=True)
@@ -125,3 +125,37 @@ def cross_validate(
         )
         folds.append(FoldResult(split=split, hlist=hlist, evaluation=evaluation))
     return CrossValidation(folds=tuple(folds), learn_split=learn_split, report_split=report_split)
+
+
+def evaluate_hparam_list(
+    curves: CurveData,
+    hlist: HParamList,
+    *,
+    report_split: str = "valid_outer",
+    score: str = "mean",
+    replicas: str = "mean",
+    ks: Sequence[int] | None = None,
+    n_boot: int = 1000,
+    ci: float = 0.95,
+    seed: int = 0,
+) -> tuple[ListEvaluation, tuple[str, ...]]:
+    """Evaluate a stored list on the tasks of ``curves`` it was not learned on.
+
+    Refuses ``report_split`` equal to the split in the list's provenance. Returns the evaluation
+    and the tasks left out because the list was learned on them. The list's entries need names
+    found in the curves (``<space>_seed<N>``).
+    """
+    if "split" in hlist.provenance:
+        check_report_split(hlist.provenance["split"], report_split)
+    learned_on = set(hlist.provenance.get("tasks", []))
+    held = [t for t in curves.tasks if t not in learned_on]
+    if not held:
+        raise ValueError("every task of the curves was used to learn the list")
+    names = [n for n in hlist.names if n is not None]
+    if len(names) != len(hlist):
+        raise ValueError("the list has unnamed entries; evaluation matches entries by name")
+    scores = compute_scores(
+        curves.select_tasks(held), report_split, score=score, replicas=replicas
+    ).complete()
+    evaluation = evaluate_list(scores, names, ks=ks, n_boot=n_boot, ci=ci, seed=seed)
+    return evaluation, tuple(t for t in curves.tasks if t in learned_on)

@@ -434,34 +434,27 @@ def _task_splits(args: argparse.Namespace, tasks: list[str]):
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> None:
-    from hparam_lists.crossval import cross_validate
-    from hparam_lists.evaluate import evaluate_list
-    from hparam_lists.normalize import check_report_split, compute_scores
+    from hparam_lists.crossval import cross_validate, evaluate_hparam_list
 
     curves = _list_curves(args)
     ks = args.ks
     try:
         if args.hparam_list:
-            hlist = _load_hparam_list(args.hparam_list)
-            check_report_split(hlist.provenance.get("split", args.learn_split), args.report_split)
-            learned_on = set(hlist.provenance.get("tasks", []))
-            held = [t for t in curves.tasks if t not in learned_on]
-            if not held:
-                raise CLIError("every task of the curves was used to learn the list")
-            scores = compute_scores(
-                curves.select_tasks(held),
-                args.report_split,
+            evaluation, excluded = evaluate_hparam_list(
+                curves,
+                _load_hparam_list(args.hparam_list),
+                report_split=args.report_split,
                 score=args.score,
                 replicas=args.replicas,
-            ).complete()
-            names = [n for n in hlist.names if n is not None]
-            evaluation = evaluate_list(
-                scores, names, ks=ks, n_boot=args.n_boot, ci=args.ci, seed=args.seed
+                ks=ks,
+                n_boot=args.n_boot,
+                ci=args.ci,
+                seed=args.seed,
             )
             out = {
                 "mode": "list",
                 "list": args.hparam_list,
-                "excluded_tasks": sorted(learned_on & set(curves.tasks)),
+                "excluded_tasks": list(excluded),
                 **evaluation.to_dict(),
             }
         else:
@@ -478,18 +471,19 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
                 ci=args.ci,
                 seed=args.seed,
             )
-            pooled = cv.pooled(n_boot=args.n_boot, ci=args.ci, seed=args.seed)
+            result = cv.to_dict(n_boot=args.n_boot, ci=args.ci, seed=args.seed)
             out = {
                 "mode": "cross_validation",
                 "splits": args.splits,
                 "learn_split": args.learn_split,
                 "report_split": args.report_split,
                 "n_folds": len(cv.folds),
-                "pool_size": pooled.pool_size,
+                "pool_size": cv.folds[0].evaluation.pool_size,
                 "ci_level": args.ci,
-                "per_k": pooled.to_dict()["per_k"],
-                "summary": cv.summary(),
-                "folds": cv.to_dict(n_boot=1, seed=args.seed)["folds"],
+                # all held-out (fold, task) pairs together, each scored by a list learned without it
+                "per_k": result["pooled"],
+                "summary": result["summary"],
+                "folds": result["folds"],
             }
     except (KeyError, ValueError) as e:
         raise CLIError(str(e.args[0]) if isinstance(e, KeyError) else str(e)) from None

@@ -418,3 +418,18 @@ def test_cross_validation_beats_random_search_on_structured_tasks():
     pooled = cv.pooled(n_boot=50)
     assert sorted(pooled.tasks) == sorted(curves.tasks)
     assert cv.to_dict(n_boot=20)["pooled"][0]["k"] == 1
+
+
+def test_evaluate_hparam_list_holds_out_learned_tasks_and_guards_the_split():
+    from hparam_lists.crossval import evaluate_hparam_list
+    from hparam_lists.lists import learn_list
+
+    curves = synthetic_curves(6, 30, n_steps=5, seed=12)
+    hlist = learn_list(curves, tasks=curves.tasks[:4], length=10)
+    ev, excluded = evaluate_hparam_list(curves, hlist, ks=[1, 5], n_boot=20)
+    assert excluded == curves.tasks[:4] and ev.tasks == curves.tasks[4:]
+    assert ev.split == "valid_outer" and ev.pool_size == 30
+    with pytest.raises(ValueError, match="different split"):
+        evaluate_hparam_list(curves, hlist, report_split="valid_inner")
+    with pytest.raises(ValueError, match="every task"):
+        evaluate_hparam_list(curves.select_tasks(curves.tasks[:4]), hlist)

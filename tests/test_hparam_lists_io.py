@@ -375,3 +375,81 @@ def test_cli_learn_evaluate_compare_export(tmp_path, capsys):
 
     assert main(["learn", "--store", str(tmp_path), "--out", str(out)]) == 2
     assert "--space" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------ curve store
+
+
+def _nadamw_store(root: Path, n_tasks: int = 3, n_configs: int = 30, drop: dict | None = None):
+    """A curve store with synthetic curves under nadamw_grid names (the opt_list's configs);
+    ``drop`` maps a task index to a config name that task never ran."""
+    store_mod = pytest.importorskip("taskset_torch.store")
+    synth = synthetic_curves(n_tasks, n_configs, n_seeds=2, n_steps=5, seed=4)
+    published = load_list("opt_list")
+    hparams = dict(zip(published.names, published.configs))
+    names = [f"nadamw_grid_seed{i}" for i in range(n_configs)]
+    store = store_mod.CurveStore(root)
+    for t in range(n_tasks):
+        keep = [i for i, n in enumerate(names) if (drop or {}).get(t) != n]
+        for s in range(2):
+            for chunk in (keep[: len(keep) // 2], keep[len(keep) // 2 :]):
+                store.write_unit(
+                    f"mlp_family_seed{t}",
+                    "nadamw_grid",
+                    s,
+                    [names[i] for i in chunk],
+                    [hparams[names[i]] for i in chunk],
+                    synth.steps,
+                    synth.values[t, chunk, s],
+                    np.full(len(chunk), 0.01),
+                    [],
+                    {"training_steps": 800},
+                )
+    return store_mod, synth, names
+
+
+def test_store_and_npz_importers(tmp_path):
+    from hparam_lists.importers import read_npz_files, read_store
+
+    store_mod, synth, names = _nadamw_store(tmp_path / "store")
+    data = read_store(tmp_path / "store", space="nadamw_grid")
+    assert data.tasks == tuple(f"mlp_family_seed{t}" for t in range(3))
+    assert data.config_names == tuple(names) and data.seeds == (0, 1)
+    np.testing.assert_array_equal(data.values, synth.values)
+    published = load_list("opt_list")
+    assert data.hparams[5] == published[published.names.index("nadamw_grid_seed5")]
+    paths = []
+    for task in data.tasks:
+        path = tmp_path / "npz" / task / "nadamw_grid_10000_replica5.npz"
+        path.parent.mkdir(parents=True)
+        curves = store_mod.CurveStore(tmp_path / "store").read(task, "nadamw_grid")
+        store_mod.write_taskset_npz(curves, path)
+        paths.append(path)
+    from_npz = read_npz_files(paths)
+    assert from_npz.tasks == data.tasks and from_npz.config_names == data.config_names
+    np.testing.assert_array_equal(from_npz.values, data.values)
+    hlist = learn_list(data, length=5, replicas="per_seed")
+    assert hlist.space == "nadamw_grid" and hlist.provenance["replicas"] == "per_seed"
+    assert hlist[0] == data.hparams[data.config_names.index(hlist.names[0])]
+
+
+def test_cli_compare_learned_list_with_opt_list_from_a_store(tmp_path, capsys):
+    # task 3 never ran opt_list's first config, so the comparison must leave it out
+    _nadamw_store(tmp_path / "store", n_tasks=5, n_configs=1000, drop={3: "nadamw_grid_seed251"})
+    src = ["--store", str(tmp_path / "store"), "--space", "nadamw_grid"]
+    out = tmp_path / "l.json"
+    learn = ["learn", *src, "--tasks", "mlp_family_seed0,mlp_family_seed1", "--length", "20"]
+    assert main([*learn, "--out", str(out)]) == 0
+    capsys.readouterr()
+    argv = ["compare", *src, "--lists", str(out), "opt_list", "--ks", "1,3", "--n-boot", "10"]
+    assert main([*argv, "--json"]) == 0
+    comp = json.loads(capsys.readouterr().out)
+    assert comp["excluded_tasks"] == ["mlp_family_seed0", "mlp_family_seed1"]
+    assert comp["dropped_tasks"] == ["mlp_family_seed3"]
+    assert comp["tasks"] == ["mlp_family_seed2", "mlp_family_seed4"]
+    assert comp["pool_size"] == 1000
+    assert set(comp["lists"]) == {str(out), "opt_list"}
+    assert main([*argv, "--ks", "1,30"]) == 2  # the learned list has only 20 entries
+    assert "1..20" in capsys.readouterr().err
+    assert main(["evaluate", *src, "--splits", "family", "--ks", "1"]) == 2
+    assert "2 families" in capsys.readouterr().err
