@@ -1,59 +1,54 @@
 """Learned optimizer-hyperparameter lists: normalize curves, learn lists greedily, evaluate, use.
 
-Heavy optional libraries (optuna, ray) are imported only by :mod:`hparam_lists.export`'s
-functions that need them.
+Names are imported from their modules on first use (PEP 562), so ``import hparam_lists`` and the
+command line stay fast; optional libraries (optuna, ray) load only in :mod:`hparam_lists.export`.
 """
 
-from hparam_lists.crossval import CrossValidation, cross_validate
-from hparam_lists.curves import SPLITS, CurveData
-from hparam_lists.evaluate import (
-    TaskSplit,
-    compare_lists,
-    evaluate_list,
-    explicit_split,
-    family_splits,
-    kfold_splits,
-    leave_n_out_splits,
-    task_family,
-)
-from hparam_lists.greedy import (
-    OBJECTIVES,
-    ListObjective,
-    MeanLoss,
-    MeanRank,
-    RegretAboveBound,
-    bootstrap_stability,
-    greedy_list,
-)
-from hparam_lists.lists import HParamList, learn_list, load_list, optimizer_for_idx
-from hparam_lists.normalize import Scores, compute_scores
-from hparam_lists.random_search import expected_best_of_k
+from __future__ import annotations
 
-__all__ = [
-    "SPLITS",
-    "CurveData",
-    "Scores",
-    "compute_scores",
-    "ListObjective",
-    "MeanLoss",
-    "MeanRank",
-    "RegretAboveBound",
-    "OBJECTIVES",
-    "greedy_list",
-    "bootstrap_stability",
-    "expected_best_of_k",
-    "task_family",
-    "TaskSplit",
-    "kfold_splits",
-    "family_splits",
-    "leave_n_out_splits",
-    "explicit_split",
-    "evaluate_list",
-    "compare_lists",
-    "CrossValidation",
-    "cross_validate",
-    "HParamList",
-    "load_list",
-    "learn_list",
-    "optimizer_for_idx",
-]
+import importlib
+from typing import Any
+
+_EXPORTS: dict[str, str] = {
+    "SPLITS": "curves",
+    "CurveData": "curves",
+    "Scores": "normalize",
+    "compute_scores": "normalize",
+    "ListObjective": "greedy",
+    "MeanLoss": "greedy",
+    "MeanRank": "greedy",
+    "RegretAboveBound": "greedy",
+    "OBJECTIVES": "greedy",
+    "greedy_list": "greedy",
+    "bootstrap_stability": "greedy",
+    "expected_best_of_k": "random_search",
+    "task_family": "evaluate",
+    "TaskSplit": "evaluate",
+    "kfold_splits": "evaluate",
+    "family_splits": "evaluate",
+    "leave_n_out_splits": "evaluate",
+    "explicit_split": "evaluate",
+    "evaluate_list": "evaluate",
+    "compare_lists": "evaluate",
+    "CrossValidation": "crossval",
+    "cross_validate": "crossval",
+    "evaluate_hparam_list": "crossval",
+    "HParamList": "lists",
+    "load_list": "lists",
+    "learn_list": "lists",
+    "optimizer_for_idx": "lists",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'hparam_lists' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"hparam_lists.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import operator
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import taskset_torch
 from hparam_lists.curves import CurveData
 from hparam_lists.greedy import ListObjective, get_objective, greedy_list
 from hparam_lists.normalize import Scores, compute_scores
@@ -89,8 +91,12 @@ class HParamList:
 
     def __getitem__(self, idx: int) -> dict[str, Any]:
         """A copy of entry ``idx``'s hyperparameters; IndexError naming the valid range."""
-        if not isinstance(idx, int) or isinstance(idx, bool):
-            raise TypeError(f"list index must be an int, got {type(idx).__name__}")
+        if isinstance(idx, bool):
+            raise TypeError("list index must be an int, got bool")
+        try:
+            idx = operator.index(idx)  # ints and numpy integers
+        except TypeError:
+            raise TypeError(f"list index must be an int, got {type(idx).__name__}") from None
         if not -len(self) <= idx < len(self):
             raise IndexError(f"index {idx} out of range for a list of {len(self)} entries")
         return dict(self.configs[idx])
@@ -284,8 +290,6 @@ def learn_list_from_scores(
     space = curves.space or space_of_names(names)
     if not space:
         raise ValueError("cannot tell the curves' search space; set CurveData.space")
-    import taskset_torch
-
     provenance = {
         "search_space": space,
         "tasks": list(scores.tasks),

@@ -453,3 +453,12 @@ def test_cli_compare_learned_list_with_opt_list_from_a_store(tmp_path, capsys):
     assert "1..20" in capsys.readouterr().err
     assert main(["evaluate", *src, "--splits", "family", "--ks", "1"]) == 2
     assert "2 families" in capsys.readouterr().err
+
+
+def test_package_exports_resolve():
+    import hparam_lists
+
+    for name in hparam_lists.__all__:
+        assert getattr(hparam_lists, name) is not None
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        hparam_lists.nope  # noqa: B018
