@@ -217,4 +217,6 @@ def test_optimizer_classes_validate_keywords() -> None:
     opt = TFAdam(p)
     with pytest.raises(ValueError, match="epsilon"):
         opt.add_param_group({"params": [torch.zeros(1, requires_grad=True)], "epsilon": -1.0})
-    assert math.isclose(opt.param_groups[0]["learning_rate"], 1e-3)
+    with pytest.raises(ValueError, match="learning_rate"):
+        opt.add_param_group({"params": [torch.zeros(1, requires_grad=True)], "lr": -1.0})
+    assert math.isclose(opt.param_groups[0]["lr"], 1e-3)

@@ -151,3 +151,25 @@ def test_one_minus_pow_keeps_precision() -> None:
     naive = 1 - (1 - omb[0, 0]) ** 3
     assert abs(naive.item() - want[0].item()) / want[0].item() > 1e-3
     assert one_minus_pow(1.0, 5) == 1.0 and one_minus_pow(0.5, 2) == pytest.approx(0.75)
+
+
+def test_torch_lr_scheduler_scales_the_built_in_schedule() -> None:
+    p = torch.zeros(1)
+    opt = NAdamW(
+        [p],
+        learning_rate=2.0,
+        beta1=0.0,
+        beta2=0.0,
+        epsilon=0.0,
+        warmup_fraction=0.2,
+        constant_fraction=0.5,
+        min_learning_rate_mult=0.1,
+        training_steps=100,
+    )
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda epoch: 0.5)
+    for step in range(60):
+        p.zero_()
+        p.grad = torch.ones(1)
+        opt.step()
+        sched.step()
+        assert -p.item() == pytest.approx(0.5 * _lr(step), rel=1e-6, abs=1e-7), step

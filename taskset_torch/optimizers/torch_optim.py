@@ -59,14 +59,21 @@ def _moments(state: dict[str, Any], p: torch.Tensor) -> tuple[torch.Tensor, torc
 
 
 class _Checked(torch.optim.Optimizer):
-    """Validates every param group's hyperparameters when it is added."""
+    """Validates every param group's hyperparameters when it is added.
+
+    The base learning rate lives in the group as ``"lr"`` (torch's convention) so that torch's
+    LR schedulers can scale it on top of the built-in schedule; everything else keeps TaskSet's
+    names.
+    """
 
     _hparam_keys: tuple[str, ...] = ()
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         super().add_param_group(param_group)
         group = self.param_groups[-1]
-        group.update(check_hparams(type(self).__name__, {k: group[k] for k in self._hparam_keys}))
+        values = {k: group["lr" if k == "learning_rate" else k] for k in self._hparam_keys}
+        checked = check_hparams(type(self).__name__, values)
+        group.update({"lr" if k == "learning_rate" else k: v for k, v in checked.items()})
         if "training_steps" in group:
             group["training_steps"] = check_training_steps(group["training_steps"])
 
@@ -91,7 +98,7 @@ class TFAdam(_Checked):
         beta2: float = 0.999,
         epsilon: float = 1e-8,
     ):
-        defaults = dict(learning_rate=learning_rate, beta1=beta1, beta2=beta2, epsilon=epsilon)
+        defaults = dict(lr=learning_rate, beta1=beta1, beta2=beta2, epsilon=epsilon)
         super().__init__(params, defaults)
 
     @staticmethod
@@ -101,7 +108,7 @@ class TFAdam(_Checked):
         m.lerp_(g, omb1)
         v.lerp_(g * g, omb2)
         t = step + 1
-        lr_t = group["learning_rate"] * math.sqrt(one_minus_pow(omb2, t)) / one_minus_pow(omb1, t)
+        lr_t = group["lr"] * math.sqrt(one_minus_pow(omb2, t)) / one_minus_pow(omb1, t)
         denom = v.sqrt().add_(group["epsilon"])
         p.addcdiv_(m * lr_t, denom, value=-1.0)
 
@@ -144,7 +151,7 @@ class Adam8P(_Checked):
         training_steps: int = 10000,
     ):
         defaults = dict(
-            learning_rate=learning_rate,
+            lr=learning_rate,
             beta1=beta1,
             beta2=beta2,
             epsilon=epsilon,
@@ -169,7 +176,7 @@ class Adam8P(_Checked):
         t = step + 1
         lr = adam8p_learning_rate(
             step,
-            learning_rate=group["learning_rate"],
+            learning_rate=group["lr"],
             linear_decay=group["linear_decay"],
             exponential_decay=group["exponential_decay"],
             training_steps=group["training_steps"],
@@ -226,7 +233,7 @@ class NAdamW(_Checked):
                 f"warmup_semantics must be one of {WARMUP_SEMANTICS}, got {warmup_semantics!r}"
             )
         defaults = dict(
-            learning_rate=learning_rate,
+            lr=learning_rate,
             beta1=beta1,
             beta2=beta2,
             epsilon=epsilon,
@@ -246,7 +253,7 @@ class NAdamW(_Checked):
         """The group's learning rate after ``step`` previous updates."""
         return cosine_learning_rate(
             step,
-            learning_rate=group["learning_rate"],
+            learning_rate=group["lr"],
             training_steps=group["training_steps"],
             constant_fraction=group["constant_fraction"],
             warmup_fraction=group["warmup_fraction"],
@@ -291,9 +298,7 @@ class TFAdagrad(_Checked):
         learning_rate: float = 1e-3,
         initial_accumulator_value: float = 0.1,
     ):
-        defaults = dict(
-            learning_rate=learning_rate, initial_accumulator_value=initial_accumulator_value
-        )
+        defaults = dict(lr=learning_rate, initial_accumulator_value=initial_accumulator_value)
         super().__init__(params, defaults)
 
     @staticmethod
@@ -304,7 +309,7 @@ class TFAdagrad(_Checked):
             )
         acc = state["accumulator"]
         acc.addcmul_(g, g)
-        p.addcmul_(g, acc.rsqrt().mul_(group["learning_rate"]), value=-1.0)
+        p.addcmul_(g, acc.rsqrt().mul_(group["lr"]), value=-1.0)
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
         return _run_step(self, closure, self._update)
