@@ -1,5 +1,7 @@
 """Image datasets: local IDX/npz copies, prepared caches, substitutes, augmentation, batches."""
 
+import colorsys
+
 import numpy as np
 import pytest
 import torch
@@ -156,6 +158,9 @@ def test_colour_augmentation():
     img = torch.rand(64, 3, 5, 5, generator=g)
     hsv = rgb_to_hsv(img)
     assert torch.allclose(hsv_to_rgb(hsv), img, atol=1e-5)
+    for b, i in [(0, 0), (5, 3), (17, 2)]:
+        want = colorsys.rgb_to_hsv(*img[b, :, i, i].tolist())
+        assert torch.allclose(hsv[b, :, i, i], torch.tensor(want), atol=1e-5)
     # Zero-strength colour jitter is the identity; grey images are unchanged by hue/saturation.
     same = augment_images(img, {**AUG0, "do_color_aug": True}, g)
     assert torch.allclose(same, img, atol=1e-5)

@@ -53,29 +53,28 @@ def check_augmentation(cfg: Mapping[str, Any], image_shape: tuple[int, int, int]
 
 
 def rgb_to_hsv(x: torch.Tensor) -> torch.Tensor:
-    """``[..., 3, H, W]`` RGB to HSV, hue in [0, 1) (TF's ``rgb_to_hsv`` formulas)."""
-    r, g, b = x.unbind(-3)
-    v, _ = x.max(-3)
-    mn, _ = x.min(-3)
-    rng = v - mn
+    """``[..., 3, H, W]`` RGB to HSV, hue in [0, 1) (TF's ``rgb_to_hsv`` formulas: the hue
+    branch is that of the first channel holding the maximum, r then g then b)."""
+    v, arg = x.max(-3, keepdim=True)
+    rng = v - x.min(-3, keepdim=True).values
     s = torch.where(v > 0, rng / torch.where(v > 0, v, 1), 0)
-    safe = torch.where(rng > 0, rng, 1)
-    h = torch.where(
-        v == r, (g - b) / safe, torch.where(v == g, (b - r) / safe + 2, (r - g) / safe + 4)
-    )
+    # (g - b, b - r, r - g)[arg] / range + 2 * arg, then / 6 mod 1.
+    diffs = x.roll(-1, dims=-3) - x.roll(-2, dims=-3)
+    num = diffs.gather(-3, arg)
+    h = num / torch.where(rng > 0, rng, 1) + 2 * arg
     h = torch.where(rng > 0, torch.remainder(h / 6, 1.0), 0)
-    return torch.stack([h, s, v], -3)
+    return torch.cat([h, s, v], -3)
 
 
 def hsv_to_rgb(x: torch.Tensor) -> torch.Tensor:
     """Inverse of :func:`rgb_to_hsv` (TF's ``hsv_to_rgb``)."""
-    h, s, v = x.unbind(-3)
+    h, s, v = x.split(1, dim=-3)
     dh = h * 6
-    dr = ((dh - 3).abs() - 1).clamp(0, 1)
-    dg = (2 - (dh - 2).abs()).clamp(0, 1)
-    db = (2 - (dh - 4).abs()).clamp(0, 1)
-    one_minus_s = 1 - s
-    return torch.stack([v * (one_minus_s + s * d) for d in (dr, dg, db)], -3)
+    centres = torch.tensor([3.0, 2.0, 4.0], device=x.device).view(3, 1, 1)
+    d = (dh - centres).abs()
+    # red: |dh - 3| - 1; green, blue: 2 - |dh - c|; each clipped to [0, 1].
+    d = torch.cat([d[..., :1, :, :] - 1, 2 - d[..., 1:, :, :]], -3).clamp_(0, 1)
+    return v * ((1 - s) + s * d)
 
 
 def _uniform(n: int, lo: float, hi: float, g: torch.Generator, device) -> torch.Tensor:
@@ -108,17 +107,13 @@ def augment_images(
         hue, con = float(cfg["hue"]), float(cfg["contrast"])
         delta = _uniform(bsz, -bright, bright, generator, dev)
         images = images + delta[:, None, None, None]
+        # TF adjusts saturation and hue in two HSV round trips; the RGB between them converts
+        # back to the same HSV (s = 0 wherever v <= 0), so one round trip gives the same result.
         hsv = rgb_to_hsv(images)
         factor = _uniform(bsz, 1 - sat, 1 + sat, generator, dev)
-        hsv = torch.stack(
-            [hsv[:, 0], (hsv[:, 1] * factor[:, None, None]).clamp(0, 1), hsv[:, 2]], 1
-        )
-        images = hsv_to_rgb(hsv)
-        hsv = rgb_to_hsv(images)
         shift = _uniform(bsz, -hue, hue, generator, dev)
-        hsv = torch.stack(
-            [torch.remainder(hsv[:, 0] + shift[:, None, None], 1.0), hsv[:, 1], hsv[:, 2]], 1
-        )
+        hsv[:, 1].mul_(factor[:, None, None]).clamp_(0, 1)
+        hsv[:, 0] = torch.remainder(hsv[:, 0] + shift[:, None, None], 1.0)
         images = hsv_to_rgb(hsv)
         factor = _uniform(bsz, 1 - con, 1 + con, generator, dev)
         mean = images.mean(dim=(-2, -1), keepdim=True)

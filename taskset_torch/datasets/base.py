@@ -28,6 +28,7 @@ __all__ = [
     "set_data_dir",
     "cached",
     "clear_cache",
+    "take_rows",
 ]
 
 T = TypeVar("T")
@@ -91,6 +92,14 @@ def clear_cache() -> None:
         _cache.clear()
 
 
+def take_rows(v: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """``v[idx]`` along the first axis. ``index_select`` on a 2-D view: CPU advanced indexing of
+    uint8 image tensors is ~1000x slower in current torch builds (12 ms vs 10 us per batch)."""
+    if v.dim() == 1:
+        return v.index_select(0, idx)
+    return v.reshape(v.shape[0], -1).index_select(0, idx).reshape(idx.shape[0], *v.shape[1:])
+
+
 def check_split(split: str) -> str:
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; valid splits are {', '.join(SPLITS)}")
@@ -138,7 +147,7 @@ class ArrayDataset:
         n = next(iter(arrays.values())).shape[0]
         idx = torch.randint(n, (check_batch_size(batch_size),), generator=generator)
         idx = idx.to(next(iter(arrays.values())).device)
-        return {k: v[idx] for k, v in arrays.items()}
+        return {k: take_rows(v, idx) for k, v in arrays.items()}
 
     def to(self, device: torch.device | str) -> ArrayDataset:
         self.splits = {s: {k: v.to(device) for k, v in a.items()} for s, a in self.splits.items()}

@@ -278,7 +278,11 @@ def _resolve(spec: ImageSpec, data_dir: Path) -> _Loaded:
     if arrays is None or source is None:
         arrays, source = _substitute_images(spec)
     tensors = {
-        s: {"image": torch.from_numpy(a["image"]), "label": torch.from_numpy(a["label"])}
+        # contiguous(): batches read rows through 2-D views of these tensors (see take_rows).
+        s: {
+            "image": torch.from_numpy(a["image"]).contiguous(),
+            "label": torch.from_numpy(a["label"]).contiguous(),
+        }
         for s, a in arrays.items()
     }
     return _Loaded(tensors, source)
