@@ -219,4 +219,6 @@ def test_optimizer_classes_validate_keywords() -> None:
         opt.add_param_group({"params": [torch.zeros(1, requires_grad=True)], "epsilon": -1.0})
     with pytest.raises(ValueError, match="learning_rate"):
         opt.add_param_group({"params": [torch.zeros(1, requires_grad=True)], "lr": -1.0})
+    with pytest.raises(ValueError, match="'lr'"):
+        opt.add_param_group({"params": [torch.zeros(1, requires_grad=True)], "learning_rate": 1.0})
     assert math.isclose(opt.param_groups[0]["lr"], 1e-3)

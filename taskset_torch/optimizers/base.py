@@ -181,11 +181,11 @@ class SearchSpace(abc.ABC):
     #: TaskSet's sampler name, e.g. ``adam8p_wide_grid``.
     name: str = ""
     #: The fields of a config, in TaskSet's sampling (and storage) order.
-    hparams: tuple[HParam, ...] = ()
+    hparam_specs: tuple[HParam, ...] = ()
 
     @property
     def hparam_names(self) -> tuple[str, ...]:
-        return tuple(h.name for h in self.hparams)
+        return tuple(h.name for h in self.hparam_specs)
 
     @abc.abstractmethod
     def sample(self, seed: int) -> dict[str, Any]:
@@ -206,9 +206,10 @@ class SearchSpace(abc.ABC):
             raise ValueError(
                 f"{self.name}: missing field(s) {missing}; a config needs: {', '.join(names)}"
             )
-        return {h.name: h.check(cfg[h.name], self.name) for h in self.hparams}
+        return {h.name: h.check(cfg[h.name], self.name) for h in self.hparam_specs}
 
     def validate_all(self, configs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """:meth:`validate` each config; an error says which config (by index) was wrong."""
         out = []
         for i, c in enumerate(configs):
             try:

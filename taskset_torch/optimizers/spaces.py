@@ -64,7 +64,7 @@ class Adam1PSpace(SearchSpace):
     """Learning rate only, logU[1e-8, 10]; TF Adam with default betas/epsilon, constant rate."""
 
     name = "adam1p_wide_grid"
-    hparams = (hp.LEARNING_RATE,)
+    hparam_specs = (hp.LEARNING_RATE,)
 
     def sample(self, seed: int) -> dict[str, Any]:
         rng = rng_for(seed, 4123)
@@ -90,7 +90,7 @@ class Adam4PSpace(Adam1PSpace):
     """TF Adam with sampled lr, beta1, beta2, epsilon; constant rate."""
 
     name = "adam4p_wide_grid"
-    hparams = (hp.LEARNING_RATE, hp.BETA1, hp.BETA2, hp.EPSILON)
+    hparam_specs = (hp.LEARNING_RATE, hp.BETA1, hp.BETA2, hp.EPSILON)
 
     def sample(self, seed: int) -> dict[str, Any]:
         return _adam4(rng_for(seed))
@@ -104,7 +104,7 @@ class Adam8PSpace(SearchSpace):
     """
 
     name = "adam8p_wide_grid"
-    hparams = (
+    hparam_specs = (
         hp.LEARNING_RATE,
         hp.BETA1,
         hp.BETA2,
@@ -155,7 +155,7 @@ class Adam6PSpace(Adam8PSpace):
     """Adam8P without l1/l2 (own RNG offset); decays rescaled to ``training_steps`` as in TaskSet."""
 
     name = "adam6p_wide_grid"
-    hparams = (
+    hparam_specs = (
         hp.LEARNING_RATE,
         hp.BETA1,
         hp.BETA2,
@@ -182,7 +182,7 @@ class NAdamWSpace(SearchSpace):
     """TaskSet's ``nadamw_grid`` (the space of opt_list): NAdamW + cosine/warmup schedule."""
 
     name = "nadamw_grid"
-    hparams = (
+    hparam_specs = (
         hp.LEARNING_RATE,
         hp.BETA1,
         hp.BETA2,
@@ -254,7 +254,7 @@ class AdagradSpace(SearchSpace):
     """TF Adagrad with sampled lr and initial accumulator value."""
 
     name = "adagrad_wide_grid"
-    hparams = (hp.LEARNING_RATE, hp.INITIAL_ACCUMULATOR_VALUE)
+    hparam_specs = (hp.LEARNING_RATE, hp.INITIAL_ACCUMULATOR_VALUE)
 
     def sample(self, seed: int) -> dict[str, Any]:
         rng = rng_for(seed)

@@ -69,6 +69,11 @@ class _Checked(torch.optim.Optimizer):
     _hparam_keys: tuple[str, ...] = ()
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
+        if "learning_rate" in param_group:
+            raise ValueError(
+                f"{type(self).__name__}: a param group sets the learning rate as 'lr' "
+                "(torch's convention), not 'learning_rate'"
+            )
         super().add_param_group(param_group)
         group = self.param_groups[-1]
         values = {k: group["lr" if k == "learning_rate" else k] for k in self._hparam_keys}
