@@ -24,6 +24,7 @@ from taskset_torch.tasks.image_common import (
     ImageTask,
     check_int_list,
     check_keys,
+    check_w_init,
     load_family_images,
 )
 from taskset_torch.tasks.layers import get_activation, initialize, linear, mlp_apply, mlp_params
@@ -60,14 +61,19 @@ class ConvLayer:
     out_hw: tuple[int, int]
 
 
+def _trunc_div(a: int, b: int) -> int:
+    """C++ integer division (truncates toward zero), as TF's shape functions compute it."""
+    q = abs(a) // b
+    return q if a >= 0 else -q
+
+
 def _tf_out_and_pad(size: int, stride: int, padding: str) -> tuple[int, int, int]:
+    """TF's ``GetWindowedOutputSize``: output size and (before, after) padding of one dim."""
     if padding == "SAME":
-        out = -(-size // stride)
+        out = _trunc_div(size + stride - 1, stride)
         total = max((out - 1) * stride + _KERNEL - size, 0)
         return out, total // 2, total - total // 2
-    if size < _KERNEL:
-        return 0, 0, 0
-    return (size - _KERNEL) // stride + 1, 0, 0
+    return _trunc_div(size - _KERNEL + stride, stride), 0, 0
 
 
 def conv_geometry(
@@ -77,17 +83,21 @@ def conv_geometry(
     paddings: Sequence[str],
     family: str = "conv",
 ) -> list[ConvLayer]:
-    """Shapes of a 3x3 conv stack on a ``(C, H, W)`` image, as TensorFlow computes them."""
+    """Shapes of a 3x3 conv stack on a ``(C, H, W)`` image, as TensorFlow computes them.
+
+    Like TF, a VALID layer on an input smaller than the kernel may yield a 0x0 output (about 5%
+    of TaskSet's conv configs do; every later layer is then empty too); only a negative size is
+    an error.
+    """
     c, h, w = (int(s) for s in image_shape)
     layers = []
     for i, (cout, s, pad) in enumerate(zip(hidden_units, strides, paddings)):
         oh, pt, pb = _tf_out_and_pad(h, s, pad)
         ow, pl, pr = _tf_out_and_pad(w, s, pad)
-        if oh < 1 or ow < 1:
+        if oh < 0 or ow < 0:
             raise ValueError(
-                f"{family}: conv layer {i} ({pad} padding, stride {s}) gets a {h}x{w} input, smaller "
-                f"than the {_KERNEL}x{_KERNEL} kernel; TensorFlow (and so TaskSet) cannot build "
-                "this config either"
+                f"{family}: conv layer {i} ({pad} padding, stride {s}) on a {h}x{w} input has a "
+                "negative output size; TensorFlow (and so TaskSet) cannot build this config either"
             )
         layers.append(ConvLayer(c, int(cout), int(s), (pt, pb, pl, pr), (oh, ow)))
         c, h, w = int(cout), oh, ow
@@ -125,6 +135,10 @@ def conv_stack_apply(
         n = w.shape[0]
         weight = w.permute(0, 4, 3, 1, 2).reshape(n * layer.cout, layer.cin, _KERNEL, _KERNEL)
         bias = params[f"conv/b{i}"].reshape(-1) if use_bias else None
+        if 0 in layer.out_hw:
+            # TF returns an empty map here (and from every later layer): the weights go unused.
+            x = x.new_zeros(x.shape[0], n * layer.cout, *layer.out_hw)
+            continue
         pt, pb, pl, pr = layer.pad
         if pt == pb and pl == pr:
             padding: tuple[int, int] = (pt, pl)
@@ -177,11 +191,11 @@ class _ConvTask(ImageTask):
             raise ValueError(f"{fam}: padding must have one entry per layer, got {padding!r}")
         if any(p not in PADDINGS for p in padding):
             raise ValueError(f"{fam}: padding entries must be one of {PADDINGS}, got {padding!r}")
+        self.w_init = check_w_init(w_init, fam)
+        self.activation = get_activation(activation)
+        self.use_bias = bool(use_bias)
         super().__init__(dataset, batch_size, center=bool(center_data), flatten=False, name=name)
         self.layers = conv_geometry(self.image_shape, hidden_units, flat_strides, padding, fam)
-        self.activation = get_activation(activation)
-        self.w_init = w_init
-        self.use_bias = bool(use_bias)
 
     def _features(self, params: Params, image: torch.Tensor) -> torch.Tensor:
         return conv_stack_apply(params, image, self.layers, self.activation, self.use_bias)
@@ -223,7 +237,8 @@ class ConvPoolingTask(_ConvTask):
         if self.pool_type == "mean":
             pooled = h.mean((2, 3))
         elif self.pool_type == "max":
-            pooled = h.amax((2, 3))
+            # TF's max over an empty map is -inf (torch refuses to reduce an empty dim).
+            pooled = h.amax((2, 3)) if h[0, 0].numel() else h.new_full(h.shape[:2], -math.inf)
         else:
             pooled = h.square().mean((2, 3))
         n = params["linear/w"].shape[0]
@@ -248,7 +263,15 @@ class ConvFCTask(_ConvTask):
 
     def init_params(self, generator: torch.Generator) -> Params:
         params = conv_stack_params(self.layers, self.w_init, self.use_bias, generator)
-        params.update(mlp_params(self.fc_sizes, self.w_init, generator, prefix="fc"))
+        if self.fc_sizes[0] == 0:
+            # An empty conv output: the first fc weight is [0, h] (TF builds it; the logits then
+            # depend on the fc biases only). Nothing to draw, and fans of 0 must not be divided by.
+            params["fc/w0"] = torch.zeros(0, self.fc_sizes[1])
+            params["fc/b0"] = torch.zeros(self.fc_sizes[1])
+            rest = mlp_params(self.fc_sizes[1:], self.w_init, generator, prefix="fc")
+            params.update({_shift_layer(k): v for k, v in rest.items()})
+        else:
+            params.update(mlp_params(self.fc_sizes, self.w_init, generator, prefix="fc"))
         return params
 
     def loss(self, params: Params, batch: Batch) -> torch.Tensor:
@@ -262,6 +285,12 @@ class ConvFCTask(_ConvTask):
     def num_params(self) -> int:
         fc = sum(a * b + b for a, b in zip(self.fc_sizes[:-1], self.fc_sizes[1:]))
         return self._conv_num_params() + fc
+
+
+def _shift_layer(key: str) -> str:
+    """``fc/w0`` -> ``fc/w1``: renumber the layers of an MLP built from the second size on."""
+    prefix, leaf = key.rsplit("/", 1)
+    return f"{prefix}/{leaf[0]}{int(leaf[1:]) + 1}"
 
 
 def _sample_conv_stack(rng) -> dict[str, Any]:

@@ -51,13 +51,12 @@ def made_mask(num_blocks: int, n_in: int, n_out: int, exclusive: bool) -> torch.
         raise ValueError(f"MADE mask needs positive sizes, got {num_blocks=}, {n_in=}, {n_out=}")
     mask = torch.zeros(n_out, n_in)
     d_in, d_out = n_in // num_blocks, n_out // num_blocks
-    row = d_out if exclusive else 0
-    col = 0
-    for _ in range(num_blocks):
-        if d_in:
-            mask[row:, col : col + d_in] = 1.0
-        col += d_in
-        row += d_out
+    if d_in:
+        # Block k owns input columns [k*d_in, (k+1)*d_in) and reaches rows from k*d_out on
+        # (one block later when exclusive); the blocks' column ranges are disjoint.
+        cols = torch.arange(num_blocks * d_in)
+        first_row = (cols // d_in) * d_out + (d_out if exclusive else 0)
+        mask[:, cols] = (torch.arange(n_out).unsqueeze(1) >= first_row).float()
     return mask.T.contiguous()
 
 
@@ -102,14 +101,16 @@ def made_shift_log_scale(
     masks: Sequence[torch.Tensor],
     activation: Callable[[torch.Tensor], torch.Tensor],
     prefix: str,
+    dead: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(shift, clipped log_scale) of a MADE on ``x`` (``[B, D]`` shared or ``[n, B, D]``).
 
-    Returns ``[n, B, D]`` tensors, or ``[n, 1, D]`` when a dead mask makes them independent of
-    ``x`` (then the layers before the dead one are skipped: they cannot change the output).
+    ``dead`` is ``made_constant_from(masks)``. Returns ``[n, B, D]`` tensors, or ``[n, 1, D]``
+    when a dead mask makes them independent of ``x`` (then the layers before the dead one are
+    skipped: they cannot change the output).
     """
     num = len(masks)
-    start = made_constant_from(masks)
+    start = dead
     if start is None:
         h = x
         first = 0

@@ -36,6 +36,7 @@ from taskset_torch.tasks.image_common import (
     ImageTask,
     check_int_list,
     check_keys,
+    check_w_init,
     load_family_images,
 )
 from taskset_torch.tasks.layers import get_activation, mlp_apply, mlp_params
@@ -104,10 +105,10 @@ class _FlowTask(ImageTask):
             raise ValueError(
                 f"{self.family}: num_bijectors must be a positive int, got {num_bijectors!r}"
             )
+        self.w_init = check_w_init(w_init, self.family)
+        self.activation = get_activation(activation)
         super().__init__(dataset, batch_size, center=False, flatten=True, name=name)
         self.num_bijectors = num_bijectors
-        self.activation = get_activation(activation)
-        self.w_init = w_init
 
     def _set_permutations(self, perms: list[np.ndarray]) -> None:
         # Inverse of Permute(p) (forward y = x[..., p]) is a gather with argsort(p).
@@ -125,7 +126,8 @@ class _FlowTask(ImageTask):
         return self
 
     def num_params(self) -> int:
-        return int(sum(p.numel() for p in self.init_params(torch.Generator()).values()))
+        per_bijector = sum(a * b + b for a, b in zip(self.sizes[:-1], self.sizes[1:]))
+        return self.num_bijectors * per_bijector
 
 
 class NVPTask(_FlowTask):
@@ -174,7 +176,8 @@ class MAFTask(_FlowTask):
         self.sizes = [d, *self.hidden_units, 2 * d]
         self.masks = made_masks(d, self.hidden_units)
         # With a dead mask, (shift, log_scale) do not depend on the data: an element-wise affine.
-        self.constant_flow = made_constant_from(self.masks) is not None
+        self.dead_layer = made_constant_from(self.masks)
+        self.constant_flow = self.dead_layer is not None
         self._set_permutations(maf_permutations(d, self.num_bijectors, permutation_seed))
 
     def init_params(self, generator: torch.Generator) -> Params:
@@ -199,7 +202,7 @@ class MAFTask(_FlowTask):
         ildj = torch.zeros((), device=y.device)
         for i in reversed(range(self.num_bijectors)):
             shift, log_scale = made_shift_log_scale(
-                params, z, self.masks, self.activation, prefix=f"maf{i}"
+                params, z, self.masks, self.activation, f"maf{i}", self.dead_layer
             )
             z = (z - shift) * torch.exp(-log_scale)
             ildj = ildj - log_scale.sum(-1)
@@ -218,12 +221,12 @@ class MAFTask(_FlowTask):
         a: torch.Tensor | None = None
         c: torch.Tensor | None = None
         ildj = torch.zeros((), device=y.device)
-        start = made_constant_from(self.masks)
+        start = self.dead_layer
         assert start is not None
         dead = []
         for i in reversed(range(self.num_bijectors)):
             shift, log_scale = made_shift_log_scale(
-                params, y, self.masks, self.activation, prefix=f"maf{i}"
+                params, y, self.masks, self.activation, f"maf{i}", self.dead_layer
             )
             shift, log_scale = shift[:, 0], log_scale[:, 0]  # [n, D]
             scale = torch.exp(-log_scale)

@@ -16,6 +16,7 @@ __all__ = [
     "ImageTask",
     "check_keys",
     "check_int_list",
+    "check_w_init",
 ]
 
 # num_per_valid of TaskSet's `_get_image`: 5000, except two datasets too small for it.
@@ -66,6 +67,19 @@ def check_int_list(value: Any, field: str, family: str, allow_empty: bool = Fals
         empty = "" if allow_empty else "non-empty "
         raise ValueError(f"{family}: {field} must be a {empty}list of positive ints, got {value!r}")
     return [int(v) for v in value]
+
+
+def check_w_init(w_init: Any, family: str) -> list[Any]:
+    """A TaskSet initializer spec ``[name, arg]``; unknown names fail here, not at init time."""
+    from taskset_torch.tasks.layers import initialize
+
+    if not isinstance(w_init, (list, tuple)) or len(w_init) != 2:
+        raise ValueError(f"{family}: w_init must be [name, arg_or_null], got {w_init!r}")
+    try:
+        initialize(w_init, (1, 1), torch.Generator().manual_seed(0))
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{family}: bad w_init {w_init!r}: {e}") from None
+    return list(w_init)
 
 
 class ImageTask(Task):

@@ -12,6 +12,7 @@ from taskset_torch.tasks.image_common import (
     ImageTask,
     check_int_list,
     check_keys,
+    check_w_init,
     load_family_images,
 )
 from taskset_torch.tasks.layers import get_activation, mlp_apply, mlp_params
@@ -57,10 +58,11 @@ class MLPAETask(ImageTask):
                 raise ValueError(f"mlp_ae_family: unknown {field} {value!r}; valid: {list(valid)}")
         # TaskSet centers the input (2x - 1) exactly when the output can reach [-1, 1].
         center = output_type in ("tanh", "linear_center")
+        hidden_units = check_int_list(hidden_units, "hidden_units", "mlp_ae_family")
+        self.w_init = check_w_init(w_init, "mlp_ae_family")
+        self.activation = get_activation(activation)
         super().__init__(dataset, batch_size, center=center, flatten=True, name=name)
         self.sizes = [self.input_dim, *hidden_units, self.input_dim]
-        self.activation = get_activation(activation)
-        self.w_init = w_init
         self.output_type = output_type
         self.loss_type = loss_type
         self.reduction_type = reduction_type
@@ -106,7 +108,7 @@ class MLPAEFamily(TaskFamily):
         return MLPAETask(
             dataset=load_family_images(config["dataset"]),
             batch_size=config["dataset"][1]["bs"],
-            hidden_units=check_int_list(config["hidden_units"], "hidden_units", self.name),
+            hidden_units=config["hidden_units"],
             activation=config["activation"],
             w_init=config["w_init"],
             output_type=config["output_type"],

@@ -13,6 +13,7 @@ from taskset_torch.tasks.image_common import (
     ImageTask,
     check_int_list,
     check_keys,
+    check_w_init,
     load_family_images,
 )
 from taskset_torch.tasks.layers import get_activation, mlp_apply, mlp_params
@@ -66,13 +67,16 @@ class MLPVAETask(ImageTask):
         w_init: list[Any],
         name: str = "",
     ):
+        fam = "mlp_vae_family"
+        enc_hidden_units = check_int_list(enc_hidden_units, "enc_hidden_units", fam)
+        dec_hidden_units = check_int_list(dec_hidden_units, "dec_hidden_units", fam)
+        self.w_init = check_w_init(w_init, fam)
+        self.activation = get_activation(activation)
         super().__init__(dataset, batch_size, center=False, flatten=True, name=name)
         d = self.input_dim
         self.latent = enc_hidden_units[-1]
         self.enc_sizes = [d, *enc_hidden_units[:-1], 2 * self.latent]
         self.dec_sizes = [self.latent, *dec_hidden_units, 2 * d]
-        self.activation = get_activation(activation)
-        self.w_init = w_init
 
     def init_params(self, generator: torch.Generator) -> Params:
         params = mlp_params(self.enc_sizes, self.w_init, generator, prefix="encoder")
@@ -127,12 +131,8 @@ class MLPVAEFamily(TaskFamily):
         return MLPVAETask(
             dataset=load_family_images(config["dataset"]),
             batch_size=config["dataset"][1]["bs"],
-            enc_hidden_units=check_int_list(
-                config["enc_hidden_units"], "enc_hidden_units", self.name
-            ),
-            dec_hidden_units=check_int_list(
-                config["dec_hidden_units"], "dec_hidden_units", self.name
-            ),
+            enc_hidden_units=config["enc_hidden_units"],
+            dec_hidden_units=config["dec_hidden_units"],
             activation=config["activation"],
             w_init=config["w_init"],
             name=name,
