@@ -209,3 +209,23 @@ def test_status_lists_every_taskset_dataset(data_dir):
     assert set(status) == set(D.IMAGE_SPECS) | set(D.TEXT_SPECS)
     assert len(D.IMAGE_SPECS) == 12 and len(D.TEXT_SPECS) == 22
     assert all(s.kind in {"real", "local", "substitute"} for s in status.values())
+
+
+def test_prepared_cache_overwrites_atomically(data_dir):
+    from taskset_torch.datasets import cache
+
+    def arrays(v):
+        return {"train": {"image": np.full((2, 1, 28, 28), v, np.uint8), "label": np.zeros(2)}}
+
+    meta = {"source_kind": "local", "detail": "test"}
+    cache.write_prepared("mnist", arrays(1), meta)
+    cache.write_prepared("mnist", arrays(2), meta)
+    got, m, vocab = cache.read_prepared("mnist")
+    assert int(got["train"]["image"].max()) == 2 and m["source_kind"] == "local" and vocab is None
+    assert [p.name for p in (data_dir / "prepared").iterdir()] == ["mnist"]
+    with pytest.raises(ValueError, match="expected format"):
+        (data_dir / "prepared" / "cifar10").mkdir()
+        (data_dir / "prepared" / "mnist" / "meta.json").rename(
+            data_dir / "prepared" / "cifar10" / "meta.json"
+        )
+        cache.read_prepared("cifar10")

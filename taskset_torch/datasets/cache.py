@@ -63,11 +63,19 @@ def write_prepared(
             (tmp / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False))
         (tmp / "meta.json").write_text(json.dumps(manifest, indent=1))
         old = None
-        if final.exists():
-            old = final.with_name(final.name + ".old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(final, old)
-        os.replace(tmp, final)
+        if final.exists():  # re-preparing: move the old copy aside first
+            old = final.with_name(f"{final.name}.old.{os.getpid()}")
+            try:
+                os.replace(final, old)
+            except FileNotFoundError:
+                old = None
+        try:
+            os.replace(tmp, final)
+        except OSError:
+            # Another process (e.g. a parallel worker) put a complete copy in place first.
+            if not (final / "meta.json").is_file():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     except BaseException:

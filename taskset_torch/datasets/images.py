@@ -268,7 +268,10 @@ def _resolve(spec: ImageSpec, data_dir: Path) -> _Loaded:
         arrays = read_tfds_images(spec, data_dir)
         source = DataSource(spec.name, "real", f"TFDS {spec.tfds_name}")
         # Keep plain arrays so that later processes neither decode nor import TFDS again.
-        cache.write_prepared(spec.name, arrays, image_meta(spec, source), data_dir=data_dir)
+        try:
+            cache.write_prepared(spec.name, arrays, image_meta(spec, source), data_dir=data_dir)
+        except OSError:  # a read-only data dir only costs the speed-up
+            pass
     else:
         for d in _local_candidates(spec, data_dir):
             if d.is_dir() and (find_idx_splits(d) or any(d.glob("*.npz"))):

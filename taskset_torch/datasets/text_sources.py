@@ -257,7 +257,10 @@ def _resolve(spec: TextSpec, data_dir: Path) -> _Corpus:
         source = DataSource(spec.name, kind, detail)
         if kind == "real":  # keep plain arrays: later processes skip TFDS and the encoding
             meta = text_meta(spec, kind, detail, _vocab_size(spec, vocab))
-            cache.write_prepared(spec.name, arrays, meta, vocab=vocab, data_dir=data_dir)
+            try:
+                cache.write_prepared(spec.name, arrays, meta, vocab=vocab, data_dir=data_dir)
+            except OSError:  # a read-only data dir only costs the speed-up
+                pass
     splits = {
         s: RaggedTokens(torch.from_numpy(a["tokens"]), torch.from_numpy(a["lengths"]))
         for s, a in arrays.items()
