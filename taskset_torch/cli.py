@@ -298,7 +298,6 @@ def _cmd_data_add_local(args: argparse.Namespace) -> None:
 
 
 def _add_data_commands(sub: argparse._SubParsersAction) -> None:
-    _apply_data_env()  # every command that loads data sees the environment's data settings
     p = sub.add_parser(
         "data",
         help="dataset sources: status, prepare (TFDS download), add-local",
@@ -653,6 +652,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        _apply_data_env()  # every command that loads data sees the environment's data settings
         args.func(args)
     except CLIError as e:
         print(f"taskset-torch {args.command}: error: {e}", file=sys.stderr)

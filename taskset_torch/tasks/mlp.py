@@ -11,22 +11,19 @@ from taskset_torch.tasks.base import Batch, DataSource, Params, Task, TaskFamily
 from taskset_torch.tasks.layers import cross_entropy, get_activation, mlp_apply, mlp_params
 from taskset_torch.tasks.utils import sample_activation, sample_image_dataset, sample_initializer
 
-__all__ = ["MLPFamily", "MLPTask", "image_dataset_for", "IMAGE_NUM_PER_VALID"]
-
-# num_per_valid TaskSet's sampled image families use (`_get_image`): 5000 except two small sets.
-IMAGE_NUM_PER_VALID = {"coil100_32x32": 800, "deep_weeds_32x32": 2000}
+__all__ = ["MLPFamily", "MLPTask", "image_dataset_for"]
 
 
 def image_dataset_for(spec: list[Any], center: bool = False):
     """Load the image dataset of a sampled ``[name, cfg, augmentation]`` spec as TaskSet did."""
-    from taskset_torch.datasets import load_image_dataset
+    from taskset_torch.datasets import IMAGE_NUM_PER_VALID, load_image_dataset
 
     name, cfg, aug = spec
     # TaskSet quirk: `_get_image` never applies `just_train` for image tasks, so it is ignored.
     return load_image_dataset(
         name,
         num_train=cfg.get("num_train"),
-        num_per_valid=IMAGE_NUM_PER_VALID.get(name, 5000),
+        num_per_valid=IMAGE_NUM_PER_VALID[name],
         augmentation=aug,
         center=center,
     )
