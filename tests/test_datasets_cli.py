@@ -48,7 +48,7 @@ def test_add_local_then_status(tmp_path, monkeypatch, capsys):
 def test_no_substitutes_env(tmp_path, monkeypatch):
     monkeypatch.setenv("TASKSET_TORCH_DATA", str(tmp_path / "d"))
     monkeypatch.setenv("TASKSET_TORCH_NO_SUBSTITUTES", "1")
-    cli.build_parser()
+    assert cli.main(["data", "status", "--json"]) == 0  # main() applies the environment
     assert not D.get_allow_substitutes()
     with pytest.raises(D.SubstituteError, match="cifar10"):
         D.load_image_dataset("cifar10")
