@@ -248,7 +248,9 @@ def rnn_core_apply(
     """Unroll a core over time-major inputs ``x`` [n, T, B, E]; returns outputs [n, T, B, H].
 
     Input projections of every step are one batched matmul; each step is then one (two for the
-    GRU) ``[n, B, H] x [n, H, G]`` product and element-wise gates.
+    GRU) ``[n, B, H] x [n, H, G]`` product and element-wise gates. Steps read the projections
+    through ``unbind`` (one backward copy in total; indexing ``xs[:, t]`` would allocate a full
+    zero gradient per step, quadratic in T).
     """
     name, args = validate_rnn_core(core)
     n, t_len, b, e = x.shape
@@ -260,19 +262,19 @@ def rnn_core_apply(
         act = get_activation(args["act_fn"])
         bias = params[f"{prefix}/in_to_hidden/b"] + params[f"{prefix}/hidden_to_hidden/b"]
         xs = torch.baddbmm(bias.unsqueeze(1), flat, params[f"{prefix}/in_to_hidden/w"])
-        xs = xs.view(n, t_len, b, h_dim)
+        xs = xs.view(n, t_len, b, h_dim).unbind(1)
         w_hh = params[f"{prefix}/hidden_to_hidden/w"]
         for t in range(t_len):
-            h = act(torch.baddbmm(xs[:, t], h, w_hh))
+            h = act(torch.baddbmm(xs[t], h, w_hh))
             outs.append(h)
     elif name == "gru":
         w = torch.cat([params[f"{prefix}/w{k}"] for k in "zrh"], 2)
         bias = torch.cat([params[f"{prefix}/b{k}"] for k in "zrh"], 1)
-        xs = torch.baddbmm(bias.unsqueeze(1), flat, w).view(n, t_len, b, 3 * h_dim)
+        xs = torch.baddbmm(bias.unsqueeze(1), flat, w).view(n, t_len, b, 3 * h_dim).unbind(1)
         u_zr = torch.cat([params[f"{prefix}/uz"], params[f"{prefix}/ur"]], 2)
         u_h = params[f"{prefix}/uh"]
         for t in range(t_len):
-            xz, xr, xh = xs[:, t].split(h_dim, dim=2)
+            xz, xr, xh = xs[t].split(h_dim, dim=2)
             hz, hr = torch.bmm(h, u_zr).split(h_dim, dim=2)
             z = torch.sigmoid(xz + hz)
             r = torch.sigmoid(xr + hr)
@@ -283,10 +285,10 @@ def rnn_core_apply(
         w = params[f"{prefix}/w_gates"]  # rows: inputs first, then the previous hidden state
         w_x, w_h = w[:, :e], w[:, e:]
         xs = torch.baddbmm(params[f"{prefix}/b_gates"].unsqueeze(1), flat, w_x)
-        xs = xs.view(n, t_len, b, 4 * h_dim)
+        xs = xs.view(n, t_len, b, 4 * h_dim).unbind(1)
         c = _initial(params, f"{prefix}/initial_cell", n, b, h_dim, x)
         for t in range(t_len):
-            i, j, f, o = torch.baddbmm(xs[:, t], h, w_h).split(h_dim, dim=2)
+            i, j, f, o = torch.baddbmm(xs[t], h, w_h).split(h_dim, dim=2)
             c = torch.sigmoid(f + 1.0) * c + torch.sigmoid(i) * torch.tanh(j)  # forget bias 1.0
             h = torch.tanh(c) * torch.sigmoid(o)
             outs.append(h)
