@@ -310,7 +310,10 @@ class LOSGTask(Task):
 
     @property
     def data_sources(self) -> tuple[DataSource, ...]:
-        return (DataSource(f"losg/{self.config[0]}", "synthetic", "LOSG problem generator"),)
+        key, sub = self.config[0], self.config[1]
+        base = f"{key}({sub['base'][0]})" if isinstance(sub, dict) and "base" in sub else key
+        detail = f"LOSG problem {base}, data seeded by random_seed {self.config[2]}"
+        return (DataSource(f"losg/{key}", "synthetic", detail),)
 
     def num_params(self) -> int:
         return int(sum(math.prod(s) for s in self.problem.param_shapes))
