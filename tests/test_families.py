@@ -73,11 +73,13 @@ def _cheap_seeds(fam, n: int, pool: int = 40) -> list[int]:
 
 
 def _batch_size(cfg) -> int:
+    """Examples (times sequence positions) per batch, read from a config's JSON."""
     text = json.dumps(cfg)
-    for key in ('"bs": ', '"batch_size": '):
+    size = 1
+    for key in ('"bs": ', '"batch_size": ', '"patch_length": '):
         if key in text:
-            return int(text.split(key, 1)[1].split(",")[0].split("}")[0])
-    return 1
+            size *= int(text.split(key, 1)[1].split(",")[0].split("}")[0])
+    return size
 
 
 @pytest.mark.parametrize("family", list(FAMILIES))
