@@ -20,7 +20,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
 from taskset_torch.training import FlatParams, TrainConfig, train
 
 
@@ -203,13 +202,18 @@ def main() -> None:
         task = task.to(device)
         bsec = batch_seconds(task)
         for k in ks:
-            # Calibrate steps to the budget from a short probe of each side.
-            probe_loop = loop(task, min(k, 4), 3, device)
-            loop_steps = max(2, int(args.budget * probe_loop / k))
-            loop_rate = loop(task, k, loop_steps, device)
-            probe_vec, _ = vectorized(task, k, 3, device)
-            vec_steps = max(3, int(args.budget * probe_vec / k))
-            vec_rate, sec_per_step = vectorized(task, k, vec_steps, device)
+            try:
+                # Calibrate steps to the budget from a short probe of each side.
+                probe_loop = loop(task, min(k, 4), 3, device)
+                loop_steps = max(2, int(args.budget * probe_loop / k))
+                loop_rate = loop(task, k, loop_steps, device)
+                probe_vec, _ = vectorized(task, k, 3, device)
+                vec_steps = max(3, int(args.budget * probe_vec / k))
+                vec_rate, sec_per_step = vectorized(task, k, vec_steps, device)
+            except torch.OutOfMemoryError:
+                print(f"{case:<10} {k:>5} out of memory")
+                torch.cuda.empty_cache()
+                break
             ratio = vec_rate / loop_rate
             gf = f"{vec_rate * flops / 1e9:8.2f}" if flops else f"{'-':>8}"
             share = 100 * bsec / sec_per_step
