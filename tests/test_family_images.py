@@ -208,6 +208,24 @@ def test_a_nan_parameter_set_leaves_the_others_alone(name):
     torch.testing.assert_close(loss[[0, 2]], clean[[0, 2]])
 
 
+@pytest.mark.parametrize(
+    "name", ["ae_tanh_l2_mean", "vae", "pool_max", "conv_fc", "nvp", "maf_made"]
+)
+def test_cpu_blocks_of_sets_give_the_same_loss_and_grads(name, monkeypatch):
+    import taskset_torch.tasks.image_common as common
+
+    task = TINY_TASKS[name]()
+    fp, flat, batch = _distinct_sets(task, 5)
+    out = []
+    for block_floats in (1 << 40, 2 * task.activation_floats):  # all 5 at once; blocks of 2
+        monkeypatch.setattr(common, "CPU_BLOCK_FLOATS", block_floats)
+        leaf = flat.clone().requires_grad_(True)
+        loss = task.loss(fp.views(leaf), batch)
+        out.append((loss, torch.autograd.grad(loss.sum(), leaf)[0]))
+    torch.testing.assert_close(out[0][0], out[1][0])
+    torch.testing.assert_close(out[0][1], out[1][1])
+
+
 def test_batches_are_shared_and_seeded():
     task = _vae()
     b1 = task.batch("valid_inner", torch.Generator().manual_seed(3))

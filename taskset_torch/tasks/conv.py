@@ -129,7 +129,9 @@ def conv_stack_apply(
 
     Every layer is activated (Sonnet's ``activate_final=True``).
     """
-    x = image
+    # Channels-last makes oneDNN's grouped convolutions about 2x faster on CPU; every later op
+    # (pad, conv, activation) keeps the layout.
+    x = image.contiguous(memory_format=torch.channels_last)
     for i, layer in enumerate(layers):
         w = params[f"conv/w{i}"]  # [n, 3, 3, cin, cout]
         n = w.shape[0]
@@ -196,6 +198,9 @@ class _ConvTask(ImageTask):
         self.use_bias = bool(use_bias)
         super().__init__(dataset, batch_size, center=bool(center_data), flatten=False, name=name)
         self.layers = conv_geometry(self.image_shape, hidden_units, flat_strides, padding, fam)
+        self.activation_floats = self.batch_size * sum(
+            lay.cout * lay.out_hw[0] * lay.out_hw[1] for lay in self.layers
+        )
 
     def _features(self, params: Params, image: torch.Tensor) -> torch.Tensor:
         return conv_stack_apply(params, image, self.layers, self.activation, self.use_bias)
@@ -232,7 +237,7 @@ class ConvPoolingTask(_ConvTask):
         params["linear/b"] = torch.zeros(self.num_classes)
         return params
 
-    def loss(self, params: Params, batch: Batch) -> torch.Tensor:
+    def set_loss(self, params: Params, batch: Batch) -> torch.Tensor:
         h = self._features(params, batch["image"])  # [B, n*C, H, W]
         if self.pool_type == "mean":
             pooled = h.mean((2, 3))
@@ -274,7 +279,7 @@ class ConvFCTask(_ConvTask):
             params.update(mlp_params(self.fc_sizes, self.w_init, generator, prefix="fc"))
         return params
 
-    def loss(self, params: Params, batch: Batch) -> torch.Tensor:
+    def set_loss(self, params: Params, batch: Batch) -> torch.Tensor:
         h = self._features(params, batch["image"])  # [B, n*C, H, W]
         n = params["fc/w0"].shape[0]
         b = h.shape[0]

@@ -79,7 +79,8 @@ def made_params(
     """Unbatched MADE weights: ``mask * init`` (TFP's masked initializer), zero biases."""
     params: Params = {}
     for j, (din, dout) in enumerate(zip(sizes[:-1], sizes[1:])):
-        params[f"{prefix}/w{j}"] = initialize(w_init, (din, dout), generator) * masks[j]
+        w = initialize(w_init, (din, dout), generator)
+        params[f"{prefix}/w{j}"] = w * masks[j].to(w.device)  # masks may live on the task's device
         params[f"{prefix}/b{j}"] = torch.zeros(dout)
     return params
 

@@ -63,6 +63,7 @@ class MLPAETask(ImageTask):
         self.activation = get_activation(activation)
         super().__init__(dataset, batch_size, center=center, flatten=True, name=name)
         self.sizes = [self.input_dim, *hidden_units, self.input_dim]
+        self.activation_floats = self.batch_size * sum(self.sizes[1:]) * 2
         self.output_type = output_type
         self.loss_type = loss_type
         self.reduction_type = reduction_type
@@ -70,7 +71,7 @@ class MLPAETask(ImageTask):
     def init_params(self, generator: torch.Generator) -> Params:
         return mlp_params(self.sizes, self.w_init, generator)
 
-    def loss(self, params: Params, batch: Batch) -> torch.Tensor:
+    def set_loss(self, params: Params, batch: Batch) -> torch.Tensor:
         x = batch["image"]  # [B, D], shared by the n parameter sets
         out = mlp_apply(params, x, len(self.sizes) - 1, self.activation)  # [n, B, D]
         if self.output_type == "sigmoid":

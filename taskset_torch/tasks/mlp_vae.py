@@ -77,6 +77,7 @@ class MLPVAETask(ImageTask):
         self.latent = enc_hidden_units[-1]
         self.enc_sizes = [d, *enc_hidden_units[:-1], 2 * self.latent]
         self.dec_sizes = [self.latent, *dec_hidden_units, 2 * d]
+        self.activation_floats = self.batch_size * (sum(self.enc_sizes) + sum(self.dec_sizes) + d)
 
     def init_params(self, generator: torch.Generator) -> Params:
         params = mlp_params(self.enc_sizes, self.w_init, generator, prefix="encoder")
@@ -87,11 +88,14 @@ class MLPVAETask(ImageTask):
         b = super().batch(split, generator)
         x = b["image"]
         bs, d = x.shape
-        b["eps"] = torch.randn(bs, self.latent, generator=generator, device=x.device)
-        b["dequant"] = (torch.rand(bs, d, generator=generator, device=x.device) - 0.5) * BIN_SIZE
+        # Drawn where the generator lives (the trainer's are CPU generators), then moved.
+        gdev = generator.device
+        b["eps"] = torch.randn(bs, self.latent, generator=generator, device=gdev).to(x.device)
+        u = torch.rand(bs, d, generator=generator, device=gdev).to(x.device)
+        b["dequant"] = (u - 0.5) * BIN_SIZE
         return b
 
-    def loss(self, params: Params, batch: Batch) -> torch.Tensor:
+    def set_loss(self, params: Params, batch: Batch) -> torch.Tensor:
         x = batch["image"]  # [B, D] shared
         n_enc, n_dec = len(self.enc_sizes) - 1, len(self.dec_sizes) - 1
         q = mlp_apply(params, x, n_enc, self.activation, prefix="encoder")  # [n, B, 2L]
