@@ -2,8 +2,11 @@
 
 The n parameter sets run as one grouped convolution: the first layer stacks the n filter banks
 (``[n*Cout, Cin, 3, 3]``) over the shared input image, later layers use ``groups=n`` on
-``[B, n*C, H, W]``. On CPU this beats ``torch.func.vmap`` of ``conv2d`` and a per-set loop
-(see ``benchmarks/`` and the family tests). Padding follows TensorFlow: SAME pads
+``[B, n*C, H, W]`` (channels-last). Measured: on one CPU thread, grouped convolution over
+cache-sized blocks of sets (``image_common.CPU_BLOCK_FLOATS``) costs about what n separate
+convolutions cost (within 15%), ``torch.func.vmap`` of ``conv2d`` was ~1.4x slower and one
+unblocked grouped pass over 64 sets 1.5-2.5x slower; on an H200 the grouped form trained 64 sets
+20-26x faster than a loop over them. Padding follows TensorFlow: SAME pads
 ``max((ceil(H/s)-1)*s + 3 - H, 0)`` with the extra row/column at the bottom/right, which for
 stride 2 on even sizes is asymmetric and is therefore padded explicitly.
 """
