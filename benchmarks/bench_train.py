@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from taskset_torch.training import FlatParams, TrainConfig, train
+from taskset_torch.training import TrainConfig, train
 
 
 def digits_mlp_task():
@@ -109,18 +109,21 @@ def loop_mlp(task, k: int, steps: int, device) -> float:
 def loop_task(task, k: int, steps: int, device) -> float:
     """K separate parameter sets, each with its own torch.optim.Adam, through the task's loss."""
     g = torch.Generator().manual_seed(0)
-    fp = FlatParams(task.init(1, g))
-    leaves = [fp.flat.clone().to(device).requires_grad_(True) for _ in range(k)]
-    opts = [torch.optim.Adam([p], lr=1e-4) for p in leaves]
+    init = task.init(1, g)
+    # One set of parameter tensors per config, like one nn.Module each.
+    models = [
+        {n: v.clone().to(device).requires_grad_(True) for n, v in init.items()} for _ in range(k)
+    ]
+    opts = [torch.optim.Adam(list(m.values()), lr=1e-4) for m in models]
     t0 = 0.0
     for s in range(steps + 1):
         if s == 1:
             _sync(device)
             t0 = time.perf_counter()
         b = task.batch("train", g)
-        for p, o in zip(leaves, opts):
+        for m, o in zip(models, opts):
             o.zero_grad(set_to_none=True)
-            task.loss(fp.views(p), b).sum().backward()
+            task.loss(m, b).sum().backward()
             o.step()
     _sync(device)
     return k * steps / (time.perf_counter() - t0)
@@ -171,9 +174,9 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--budget", type=float, default=2.0, help="approx seconds per measurement")
     ap.add_argument("--cases", default="mlp,quadratic,conv,rnn_lm,flow")
-    ap.add_argument("--conv-task", default="conv_pooling_family_seed4")
+    ap.add_argument("--conv-task", default="conv_fc_family_seed1")
     ap.add_argument("--rnn-task", default="char_rnn_language_model_family_seed2")
-    ap.add_argument("--flow-task", default="nvp_family_seed1")
+    ap.add_argument("--flow-task", default="nvp_family_seed104")
     args = ap.parse_args()
     ks = [int(k) for k in args.ks.split(",")]
     device = torch.device(args.device)

@@ -95,6 +95,32 @@ class FlatParams:
             start += size
         return out
 
+    def loss_and_grad(
+        self,
+        flat: torch.Tensor,
+        task: Task,
+        batch: Mapping[str, torch.Tensor],
+        grad_out: torch.Tensor,
+    ) -> torch.Tensor:
+        """``task.loss`` of the views of ``flat`` ([K]), its gradient written into ``grad_out``.
+
+        The gradient is taken with respect to one leaf per parameter tensor (views sharing
+        ``flat``'s storage), not with respect to ``flat`` itself: differentiating through slices
+        of one buffer makes autograd write a zero-filled ``[K, P]`` tensor per parameter, which
+        was measured 2-7x slower on CPU for flows and VAEs. Non-finite losses contribute no
+        gradient (their rows are dealt with by the caller).
+        """
+        leaves = {n: v.detach().requires_grad_(True) for n, v in self.views(flat).items()}
+        loss = task.loss(leaves, batch)
+        total = torch.where(torch.isfinite(loss), loss, 0.0).sum()
+        grads = torch.autograd.grad(total, list(leaves.values()), allow_unused=True)
+        for view, g in zip(self.views(grad_out).values(), grads):
+            if g is None:  # a parameter the loss does not use (e.g. after a 0x0 feature map)
+                view.zero_()
+            else:
+                view.copy_(g)
+        return loss.detach()
+
 
 @torch.no_grad()
 def _evaluate(task: Task, params: Params, k: int, batches: int, g: torch.Generator) -> torch.Tensor:
@@ -133,6 +159,7 @@ def train(
     if hasattr(optimizer, "to"):
         optimizer = optimizer.to(device)
     state = optimizer.init(flat)
+    grad = torch.empty_like(flat)
 
     eval_base = int(torch.randint(2**40, (1,), generator=gens["eval"]))
     steps = eval_steps(config.training_steps, config.eval_every)
@@ -158,10 +185,8 @@ def train(
             break
         t0 = time.perf_counter()
         batch = task.batch("train", gens["train"])
-        leaf = flat.detach().requires_grad_(True)
-        loss = task.loss(fp.views(leaf), batch)
+        loss = fp.loss_and_grad(flat, task, batch, grad)
         finite = torch.isfinite(loss)
-        (grad,) = torch.autograd.grad(torch.where(finite, loss, 0.0).sum(), leaf)
         newly_dead = alive & ~(finite & torch.isfinite(grad).all(dim=1))
         if bool(newly_dead.any()):
             diverged_at[newly_dead] = step
