@@ -208,13 +208,14 @@ def optimizer_for_idx(
     hparam_list: str | os.PathLike | HParamList = "opt_list",
     **optimizer_kwargs: Any,
 ) -> tuple[Any, Any]:
-    """A ready ``torch.optim`` optimizer and LR scheduler for entry ``idx`` of a list.
+    """A ready ``torch.optim`` optimizer and ``LambdaLR`` scheduler for entry ``idx`` of a list.
 
     ``params`` is anything ``torch.optim`` accepts (``model.parameters()``, param groups). The
-    schedule spans ``training_steps``. The scheduler is None when the optimizer applies its
-    schedule itself (every TaskSet space does); otherwise call ``scheduler.step()`` after each
-    ``optimizer.step()``. ``optimizer_kwargs`` go to the space's ``torch_optimizer`` (e.g.
-    ``warmup_semantics="max"`` for opt_list's PyTorch-port warmup; the default is TaskSet's).
+    schedule (NAdamW's warmup + cosine decay, Adam8P's linear and exponential decays; constant for
+    the other spaces) spans ``training_steps`` and lives in the scheduler: call
+    ``scheduler.step()`` after each ``optimizer.step()``, as with any PyTorch scheduler.
+    ``optimizer_kwargs`` go to the space's ``torch_optimizer`` (e.g. ``warmup_semantics="max"``
+    for opt_list's PyTorch-port warmup; the default is TaskSet's).
     """
     if (
         not isinstance(training_steps, int)
@@ -229,7 +230,60 @@ def optimizer_for_idx(
     except ImportError as e:  # the optimizers package is a sibling part of this project
         raise ImportError(f"taskset_torch.optimizers is unavailable ({e})") from e
     space = get_space(hlist.space)
-    return space.torch_optimizer(params, space.validate(cfg), training_steps, **optimizer_kwargs)
+    cfg = space.validate(cfg)
+    constant_cfg, multiplier = _split_schedule(space, cfg, training_steps, optimizer_kwargs)
+    opt, _ = space.torch_optimizer(params, constant_cfg, training_steps, **optimizer_kwargs)
+    import torch
+
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, multiplier)
+
+
+def _split_schedule(
+    space: Any, cfg: dict[str, Any], training_steps: int, kwargs: Mapping[str, Any]
+) -> tuple[dict[str, Any], Any]:
+    """The config with its built-in schedule made constant, and the schedule as a multiplier.
+
+    TaskSet's optimizers compute their schedule inside ``step``; moving it to a ``LambdaLR``
+    gives users the familiar optimizer + scheduler pair with identical step sizes.
+    """
+    from taskset_torch.optimizers.schedules import adam8p_learning_rate, cosine_learning_rate
+
+    if {"constant_fraction", "warmup_fraction", "min_learning_rate_mult"} <= set(cfg):
+        fields = {
+            k: cfg[k] for k in ("constant_fraction", "warmup_fraction", "min_learning_rate_mult")
+        }
+        semantics = kwargs.get("warmup_semantics", "min")
+        constant = {
+            **cfg,
+            "constant_fraction": 1.0,
+            "warmup_fraction": 0.0,
+            "min_learning_rate_mult": 1.0,
+        }
+
+        def nadamw(step: int) -> float:
+            return float(
+                cosine_learning_rate(
+                    step,
+                    learning_rate=1.0,
+                    training_steps=training_steps,
+                    warmup_semantics=semantics,
+                    **fields,
+                )
+            )
+
+        return constant, nadamw
+    if {"linear_decay", "exponential_decay"} <= set(cfg):
+        decays = {k: cfg[k] for k in ("linear_decay", "exponential_decay")}
+        horizon = space._schedule_steps(training_steps)
+        constant = {**cfg, "linear_decay": 0.0, "exponential_decay": 0.0}
+
+        def adam8p(step: int) -> float:
+            return float(
+                adam8p_learning_rate(step, learning_rate=1.0, training_steps=horizon, **decays)
+            )
+
+        return constant, adam8p
+    return dict(cfg), lambda step: 1.0
 
 
 def _hparams_for(curves: CurveData, names: Sequence[str]) -> list[dict[str, Any]]:

@@ -135,16 +135,42 @@ def test_optimizer_for_idx_learning_rate_follows_the_schedule():
     total = 20
     opt, scheduler = optimizer_for_idx(model.parameters(), 0, total, hparam_list=hlist)
     assert isinstance(opt, torch.optim.Optimizer)
+    assert isinstance(scheduler, torch.optim.lr_scheduler.LRScheduler)
     for step in range(total):
         before = model.bias.detach().clone()
         opt.zero_grad()
         model(x).sum().backward()  # constant gradient: Adam's step is exactly lr(step)
         opt.step()
-        if scheduler is not None:
-            scheduler.step()
+        scheduler.step()
         moved = float(before - model.bias.detach())
         expected = _cosine_lr(step, 0.01, total, 0.5, 0.2, 0.1)
         assert moved == pytest.approx(expected, rel=1e-8), step
+
+
+def test_optimizer_for_idx_moves_adam8p_decays_into_the_scheduler():
+    cfg = {
+        "learning_rate": 0.01,
+        "beta1": 0.9,
+        "beta2": 0.999,
+        "epsilon": 1e-12,
+        "l1": 0.0,
+        "l2": 0.0,
+        "linear_decay": 5e-5,
+        "exponential_decay": 1e-4,
+    }
+    hlist = HParamList(configs=(cfg,), space="adam8p_wide_grid", names=("custom",))
+    model = torch.nn.Linear(3, 1).double()
+    x = torch.ones(4, 3, dtype=torch.float64)
+    opt, scheduler = optimizer_for_idx(model.parameters(), 0, 30, hparam_list=hlist)
+    for step in range(30):
+        before = model.bias.detach().clone()
+        opt.zero_grad()
+        model(x).sum().backward()  # constant gradient: Adam8P's step is lr(step) (10k horizon)
+        opt.step()
+        scheduler.step()
+        t = float(step)
+        expected = 0.01 * math.exp(-1e-4 * t) * max(1 - 5e-5 * t, 0.0)
+        assert float(before - model.bias.detach()) == pytest.approx(expected, rel=1e-6), step
 
 
 def test_optimizer_for_idx_trains_a_linear_model_with_opt_list():
