@@ -12,10 +12,11 @@ import platform
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 import taskset_torch
-from taskset_torch.training import TrainConfig, train_configs
+from taskset_torch.training import TrainConfig, TrainResult, train_configs
 
 __all__ = ["Unit", "plan", "compute_unit", "run_units", "UnitResult"]
 
@@ -66,15 +67,13 @@ def compute_unit(
     progress: Callable[[int], None] | None = None,
 ) -> UnitResult:
     """Build the task and the configs of ``unit`` and train them; nothing is written."""
-    import numpy as np
-
     from taskset_torch.optimizers import get_space
     from taskset_torch.tasks.registry import build_task
 
     space = get_space(unit.space)
     hparams = [space.sample(s) for s in unit.config_seeds]
     task = build_task(unit.task)
-    res = train_configs(task, unit.space, hparams, seed=unit.seed, config=config, progress=progress)
+    res, programs = _train_fitting(task, unit, hparams, config, progress)
     meta = {
         "code_version": taskset_torch.__version__,
         "torch_version": torch.__version__,
@@ -83,7 +82,8 @@ def compute_unit(
         "eval_every": config.eval_every,
         "eval_batches": config.eval_batches,
         "device": config.device,
-        "configs_per_program": len(hparams),
+        "configs_per_program": max(len(hparams) // programs, 1),
+        "programs": programs,
         "num_params": task.num_params(),
         "eval_time": res.eval_time,
         "diverged_at": res.diverged_at.tolist(),
@@ -98,6 +98,47 @@ def compute_unit(
         data_sources=[s.to_json() for s in task.data_sources],
         meta=meta,
     )
+
+
+def _is_oom(err: BaseException) -> bool:
+    return isinstance(err, torch.OutOfMemoryError) or (
+        isinstance(err, RuntimeError) and "not enough memory" in str(err)
+    )
+
+
+def _train_fitting(
+    task: Any,
+    unit: Unit,
+    hparams: list[dict[str, Any]],
+    config: TrainConfig,
+    progress: Callable[[int], None] | None,
+) -> tuple[TrainResult, int]:
+    """Train all configs in one program, halving it until it fits in memory.
+
+    Halves see the same init and batches (they depend on the seed only), so the curves are the
+    ones a single program would have produced. Returns the result and the number of programs.
+    """
+    try:
+        res = train_configs(
+            task, unit.space, hparams, seed=unit.seed, config=config, progress=progress
+        )
+        return res, 1
+    except Exception as e:
+        if not _is_oom(e) or len(hparams) == 1:
+            raise
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    half = len(hparams) // 2
+    a, na = _train_fitting(task, unit, hparams[:half], config, progress)
+    b, nb = _train_fitting(task, unit, hparams[half:], config, progress)
+    both = TrainResult(
+        steps=a.steps,
+        values=np.concatenate([a.values, b.values]),
+        diverged_at=np.concatenate([a.diverged_at, b.diverged_at]),
+        time_per_step=(a.time_per_step * na + b.time_per_step * nb) / (na + nb),
+        eval_time=a.eval_time + b.eval_time,
+    )
+    return both, na + nb
 
 
 def _write(store: Any, r: UnitResult) -> None:
