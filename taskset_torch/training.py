@@ -187,7 +187,9 @@ def train(
         batch = task.batch("train", gens["train"])
         loss = fp.loss_and_grad(flat, task, batch, grad)
         finite = torch.isfinite(loss)
-        newly_dead = alive & ~(finite & torch.isfinite(grad).all(dim=1))
+        # A row sum is NaN/inf iff the row holds a NaN/inf (barring a finite overflow past 3e38),
+        # and is ~20x cheaper than an element-wise isfinite over [K, P].
+        newly_dead = alive & ~(finite & torch.isfinite(grad.sum(dim=1)))
         if bool(newly_dead.any()):
             diverged_at[newly_dead] = step
             alive &= ~newly_dead
