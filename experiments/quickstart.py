@@ -28,6 +28,7 @@ from hparam_lists.importers import read_store
 from hparam_lists.lists import learn_list
 from taskset_torch.runner import plan, run_units
 from taskset_torch.store import CurveStore
+from taskset_torch.tasks.cost import estimated_flops_per_step
 from taskset_torch.tasks.registry import get_family
 from taskset_torch.training import TrainConfig
 
@@ -39,8 +40,7 @@ def cheapest_tasks(family: str, n: int, pool: int) -> list[str]:
     for seed in range(pool):
         cfg = fam.sample(seed)
         task = fam.build(cfg, name=f"{family}_seed{seed}")
-        batch = cfg["dataset"][1]["bs"] if isinstance(cfg, dict) and "dataset" in cfg else 1
-        costs.append((task.num_params() * batch, f"{family}_seed{seed}"))
+        costs.append((estimated_flops_per_step(task, cfg), f"{family}_seed{seed}"))
     return [name for _, name in sorted(costs)[:n]]
 
 

@@ -15,33 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
 from pathlib import Path
 
 import torch
 
+from taskset_torch.tasks.cost import estimated_flops_per_step, examples_per_batch, step_seconds
 from taskset_torch.tasks.registry import FAMILIES, get_family
-from taskset_torch.training import FlatParams
-
-
-def examples_per_batch(cfg) -> int:
-    text = json.dumps(cfg)
-    size = 1
-    for key in ('"bs": ', '"batch_size": ', '"patch_length": '):
-        if key in text:
-            size *= int(text.split(key, 1)[1].split(",")[0].split("}")[0])
-    return size
-
-
-def step_seconds(task, steps: int = 3) -> float:
-    g = torch.Generator().manual_seed(0)
-    fp = FlatParams(task.init(1, g))
-    grad = torch.empty_like(fp.flat)
-    for i in range(steps + 1):
-        if i == 1:
-            t0 = time.perf_counter()
-        fp.loss_and_grad(fp.flat, task, task.batch("train", g), grad)
-    return (time.perf_counter() - t0) / steps
 
 
 def main() -> None:
@@ -75,7 +54,7 @@ def main() -> None:
                 "examples_per_batch": examples_per_batch(cfg),
             }
             if seed % args.time_every == 0:
-                est = 6 * row["num_params"] * row["examples_per_batch"] / 20e9
+                est = estimated_flops_per_step(task, cfg) / 20e9
                 if est > args.max_est_seconds:
                     row["est_sec_per_step"] = est
                 else:

@@ -81,40 +81,32 @@ def _task_names(args: argparse.Namespace) -> list[str]:
 
 
 def _cmd_tasks(args: argparse.Namespace) -> None:
-    import time
-
-    import torch
-
-    from taskset_torch.tasks.registry import build_task, family_names
+    from taskset_torch.tasks.cost import estimated_flops_per_step, step_seconds
+    from taskset_torch.tasks.registry import family_names, get_family, parse_seed_name
 
     if not args.family and not args.tasks:
         args.family = family_names()
     rows = []
     for name in _task_names(args):
-        task = build_task(name)
+        family, seed = parse_seed_name(name)
+        fam = get_family(family)
+        config = fam.sample(seed)
+        task = fam.build(config, name=name)
         row = {
             "task": name,
-            "family": name.rsplit("_seed", 1)[0],
+            "family": family,
             "num_params": task.num_params(),
+            "est_gflop_per_step": estimated_flops_per_step(task, config) / 1e9,
             "data": ", ".join(f"{s.dataset} ({s.kind})" for s in task.data_sources),
         }
         if args.time:
-            from taskset_torch.training import FlatParams
-
-            g = torch.Generator().manual_seed(0)
-            fp = FlatParams(task.init(1, g))
-            for i in range(args.time + 1):
-                if i == 1:
-                    t0 = time.perf_counter()
-                leaf = fp.flat.detach().requires_grad_(True)
-                loss = task.loss(fp.views(leaf), task.batch("train", g)).sum()
-                torch.autograd.grad(loss, leaf)
-            row["sec_per_step"] = (time.perf_counter() - t0) / args.time
+            row["sec_per_step"] = step_seconds(task, steps=args.time)
         rows.append(row)
     if args.json:
         _print_json(rows)
         return
-    cols = ["task", "family", "num_params", "data"] + (["sec_per_step"] if args.time else [])
+    cols = ["task", "family", "num_params", "est_gflop_per_step", "data"]
+    cols += ["sec_per_step"] if args.time else []
     widths = {c: max(len(c), *(len(_fmt(r[c])) for r in rows)) for c in cols}
     print("  ".join(c.ljust(widths[c]) for c in cols))
     for r in rows:

@@ -8,6 +8,7 @@ import json
 import pytest
 import torch
 
+from taskset_torch.tasks.cost import examples_per_batch
 from taskset_torch.tasks.registry import FAMILIES, get_family
 from taskset_torch.training import FlatParams
 from tests.conftest import assert_config_equal, load_reference
@@ -73,7 +74,7 @@ def _cheap_seeds(fam, n: int, pool: int = 40) -> list[int]:
     sized = []
     for s in range(pool):
         task = fam.build(fam.sample(s), name=f"{fam.name}_seed{s}")
-        sized.append((task.num_params() * _batch_size(fam.sample(s)), s))
+        sized.append((task.num_params() * examples_per_batch(fam.sample(s)), s))
     chosen = []
     for _, s in sorted(sized):
         task = fam.build(fam.sample(s), name=f"{fam.name}_seed{s}")
@@ -84,16 +85,6 @@ def _cheap_seeds(fam, n: int, pool: int = 40) -> list[int]:
         if len(chosen) == n:
             break
     return chosen
-
-
-def _batch_size(cfg) -> int:
-    """Examples (times sequence positions) per batch, read from a config's JSON."""
-    text = json.dumps(cfg)
-    size = 1
-    for key in ('"bs": ', '"batch_size": ', '"patch_length": '):
-        if key in text:
-            size *= int(text.split(key, 1)[1].split(",")[0].split("}")[0])
-    return size
 
 
 @pytest.mark.parametrize("family", list(FAMILIES))
