@@ -33,3 +33,15 @@ def assert_config_equal(got, want, path: str = "") -> None:
             assert_config_equal(g, w, f"{path}[{i}]")
     else:
         assert type(got) is type(want) and got == want, f"{path}: {got!r} != {want!r}"
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    """A fresh dataset directory and default dataset settings for one test."""
+    from taskset_torch import datasets
+
+    datasets.set_data_dir(tmp_path / "data")
+    datasets.set_allow_substitutes(True)
+    yield tmp_path / "data"
+    datasets.set_data_dir(None)
+    datasets.set_allow_substitutes(True)

@@ -24,16 +24,6 @@ AUG0 = {
 }
 
 
-@pytest.fixture
-def data_dir(tmp_path):
-    """A fresh data directory and default settings for every test."""
-    D.set_data_dir(tmp_path / "data")
-    D.set_allow_substitutes(True)
-    yield tmp_path / "data"
-    D.set_data_dir(None)
-    D.set_allow_substitutes(True)
-
-
 def _fake_mnist(n, seed):
     rng = np.random.RandomState(seed)
     labels = rng.randint(0, 10, n).astype(np.uint8)

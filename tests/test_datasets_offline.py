@@ -14,14 +14,6 @@ from taskset_torch import datasets as D
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture
-def data_dir(tmp_path):
-    D.set_data_dir(tmp_path / "data")
-    D.set_allow_substitutes(True)
-    yield tmp_path / "data"
-    D.set_data_dir(None)
-
-
 def test_loaders_open_no_socket(data_dir, monkeypatch):
     opened = []
 

@@ -91,15 +91,6 @@ def test_subword_encoder_is_deterministic_and_lossless():
         SubwordEncoder.build(CORPUS, vocab_size=100)
 
 
-@pytest.fixture
-def data_dir(tmp_path):
-    D.set_data_dir(tmp_path / "data")
-    D.set_allow_substitutes(True)
-    yield tmp_path / "data"
-    D.set_data_dir(None)
-    D.set_allow_substitutes(True)
-
-
 def test_local_text_copy_with_labels(data_dir, tmp_path):
     src = tmp_path / "amazon"
     src.mkdir()

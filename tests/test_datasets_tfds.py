@@ -18,14 +18,6 @@ tfds = pytest.importorskip("tensorflow_datasets")
 
 
 @pytest.fixture
-def data_dir(tmp_path):
-    D.set_data_dir(tmp_path / "data")
-    D.set_allow_substitutes(True)
-    yield tmp_path / "data"
-    D.set_data_dir(None)
-
-
-@pytest.fixture
 def mock():
     with tfds.testing.mock_data(num_examples=24, policy=tfds.testing.MockPolicy.USE_CODE):
         yield

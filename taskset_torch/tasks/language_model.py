@@ -104,59 +104,69 @@ def build_language_model(
     )
 
 
-class CharLMFamily(TaskFamily):
+class _RNNLMFamily(TaskFamily):
+    """The char and word LM families differ only in vocabulary, datasets and validation size."""
+
+    datasets: tuple[str, ...] = ()
+    num_per_valid: int = 0
+
+    def _vocab_size(self, rng: Any) -> int:
+        raise NotImplementedError
+
+    def _dataset(self, rng: Any) -> list[Any]:
+        raise NotImplementedError
+
+    def sample(self, seed: int) -> dict[str, Any]:
+        rng = rng_for(seed)
+        cfg: dict[str, Any] = {"embed_dim": sample_log_int(rng, 8, 128)}
+        cfg["w_init"] = sample_initializer(rng)
+        cfg["vocab_size"] = self._vocab_size(rng)
+        cfg["core"] = sample_rnn_core(rng)
+        cfg["trainable_init"] = bool(choice(rng, [True, False]))
+        cfg["dataset"] = self._dataset(rng)
+        return cfg
+
+    def build(
+        self,
+        config: dict[str, Any],
+        name: str = "",
+        *,
+        mask_padding: bool = False,
+        dataset: Any = None,
+    ) -> RNNLanguageModelTask:
+        _validate_lm_config(config, self.datasets, self.name)
+        return build_language_model(
+            config,
+            num_per_valid=self.num_per_valid,
+            name=name,
+            mask_padding=mask_padding,
+            dataset=dataset,
+        )
+
+
+class CharLMFamily(_RNNLMFamily):
     """Byte-level LMs: vocab 256 (p = 0.8) or logint[100, 256]; 11 byte datasets."""
 
     name = "char_rnn_language_model_family"
+    datasets = CHAR_LM_DATASETS
+    num_per_valid = 3000
 
-    def sample(self, seed: int) -> dict[str, Any]:
-        rng = rng_for(seed)
-        cfg: dict[str, Any] = {"embed_dim": sample_log_int(rng, 8, 128)}
-        cfg["w_init"] = sample_initializer(rng)
-        cfg["vocab_size"] = 256 if sample_bool(rng, 0.8) else sample_log_int(rng, 100, 256)
-        cfg["core"] = sample_rnn_core(rng)
-        cfg["trainable_init"] = bool(choice(rng, [True, False]))
-        cfg["dataset"] = sample_char_lm_dataset(rng)
-        return cfg
+    def _vocab_size(self, rng: Any) -> int:
+        return 256 if sample_bool(rng, 0.8) else sample_log_int(rng, 100, 256)
 
-    def build(
-        self,
-        config: dict[str, Any],
-        name: str = "",
-        *,
-        mask_padding: bool = False,
-        dataset: Any = None,
-    ) -> RNNLanguageModelTask:
-        _validate_lm_config(config, CHAR_LM_DATASETS, self.name)
-        return build_language_model(
-            config, num_per_valid=3000, name=name, mask_padding=mask_padding, dataset=dataset
-        )
+    def _dataset(self, rng: Any) -> list[Any]:
+        return sample_char_lm_dataset(rng)
 
 
-class WordLMFamily(TaskFamily):
+class WordLMFamily(_RNNLMFamily):
     """Subword LMs: vocab logint[1000, 30000] over the 11 subwords8k datasets."""
 
     name = "word_rnn_language_model_family"
+    datasets = WORD_LM_DATASETS
+    num_per_valid = 10000
 
-    def sample(self, seed: int) -> dict[str, Any]:
-        rng = rng_for(seed)
-        cfg: dict[str, Any] = {"embed_dim": sample_log_int(rng, 8, 128)}
-        cfg["w_init"] = sample_initializer(rng)
-        cfg["vocab_size"] = sample_log_int(rng, 1000, 30000)
-        cfg["core"] = sample_rnn_core(rng)
-        cfg["trainable_init"] = bool(choice(rng, [True, False]))
-        cfg["dataset"] = sample_word_lm_dataset(rng)
-        return cfg
+    def _vocab_size(self, rng: Any) -> int:
+        return sample_log_int(rng, 1000, 30000)
 
-    def build(
-        self,
-        config: dict[str, Any],
-        name: str = "",
-        *,
-        mask_padding: bool = False,
-        dataset: Any = None,
-    ) -> RNNLanguageModelTask:
-        _validate_lm_config(config, WORD_LM_DATASETS, self.name)
-        return build_language_model(
-            config, num_per_valid=10000, name=name, mask_padding=mask_padding, dataset=dataset
-        )
+    def _dataset(self, rng: Any) -> list[Any]:
+        return sample_word_lm_dataset(rng)
