@@ -103,7 +103,7 @@ def test_generate_killed_with_sigkill_resumes_without_loss_or_duplicates(tmp_pat
     """kill -9 in the middle of `generate`, run it again: every unit exactly once, all readable."""
     store_dir = tmp_path / "store"
     args = [a for a in GEN_ARGS if a != "--quiet"]
-    args[args.index("40")] = "400"  # long enough to be killed in the middle
+    args[args.index("40")] = "2000"  # long enough to be killed in the middle
     cmd = [sys.executable, "-m", "taskset_torch.cli", *args, "--quiet", "--store", str(store_dir)]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -123,5 +123,5 @@ def test_generate_killed_with_sigkill_resumes_without_loss_or_duplicates(tmp_pat
     assert len(units) == len(set(units)) == 8
     for task in ("quadratic_family_seed106", "quadratic_family_seed10"):
         c = store.read(task, "adam1p_wide_grid")
-        assert c.values.shape == (6, 2, 41, 4)
+        assert c.values.shape == (6, 2, 201, 4)
         assert np.isfinite(c.values[:, :, 0]).all()
