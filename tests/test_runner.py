@@ -54,3 +54,23 @@ def test_other_errors_are_not_swallowed(monkeypatch):
         runner.compute_unit(
             runner.Unit("quadratic_family_seed1", "adam1p_wide_grid", 0, (0, 1)), CFG
         )
+
+
+@pytest.mark.slow  # starts a local Ray cluster (5-10 s, needs /dev/shm); run with -m slow
+def test_ray_backend_writes_the_same_curves_as_the_local_one(tmp_path):
+    ray = pytest.importorskip("ray")
+    from taskset_torch.store import CurveStore
+
+    units = runner.plan(["quadratic_family_seed1"], "adam1p_wide_grid", range(4), [0], 2)
+    local, remote = CurveStore(tmp_path / "local"), CurveStore(tmp_path / "ray")
+    assert runner.run_units(units, local, CFG) == 2
+    try:
+        ray.init(num_cpus=1, include_dashboard=False)
+        assert runner.run_units(units, remote, CFG, backend="ray") == 2
+        assert runner.run_units(units, remote, CFG, backend="ray") == 0  # resumes: nothing left
+    finally:
+        ray.shutdown()
+    a = local.read("quadratic_family_seed1", "adam1p_wide_grid")
+    b = remote.read("quadratic_family_seed1", "adam1p_wide_grid")
+    # Ray workers run torch with one thread: sums may round differently in the last bit.
+    np.testing.assert_allclose(a.values, b.values, rtol=1e-6)
