@@ -182,7 +182,13 @@ def _add_task_commands(sub: argparse._SubParsersAction) -> None:
             help="seeds of --family tasks, e.g. 0-99 (default 0-4)",
         )
 
-    p = sub.add_parser("tasks", help="list tasks with family, parameter count and dataset")
+    p = sub.add_parser(
+        "tasks",
+        help="list tasks with family, parameter count, cost and dataset",
+        description="est_gflop_per_step is 6 x parameters x examples per batch: exact for dense "
+        "layers, an underestimate for convolutions (weights reused across positions). --time "
+        "measures seconds per training step of one config on this machine.",
+    )
     task_selection(p)
     p.add_argument(
         "--time",
