@@ -125,3 +125,15 @@ def test_generate_killed_with_sigkill_resumes_without_loss_or_duplicates(tmp_pat
         c = store.read(task, "adam1p_wide_grid")
         assert c.values.shape == (6, 2, 201, 4)
         assert np.isfinite(c.values[:, :, 0]).all()
+
+
+def test_generate_on_a_missing_gpu_or_unknown_space_is_a_clear_error(tmp_path, capsys):
+    import torch
+
+    if not torch.cuda.is_available():
+        code, _, err = run_cli(capsys, *GEN_ARGS, "--store", str(tmp_path), "--device", "cuda")
+        assert code == 2 and "no CUDA device" in err
+    args = [a if a != "adam1p_wide_grid" else "adam9p" for a in GEN_ARGS]
+    code, _, err = run_cli(capsys, *args, "--store", str(tmp_path))
+    assert code == 2 and "unknown search space 'adam9p'" in err and "nadamw_grid" in err
+    assert not any(tmp_path.rglob("*.npz"))
