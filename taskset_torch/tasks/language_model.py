@@ -11,6 +11,7 @@ the padded positions (predicting token 0) count in the mean, as in TaskSet's rel
 
 from __future__ import annotations
 
+import abc
 from typing import Any
 
 import torch
@@ -110,11 +111,13 @@ class _RNNLMFamily(TaskFamily):
     datasets: tuple[str, ...] = ()
     num_per_valid: int = 0
 
+    @abc.abstractmethod
     def _vocab_size(self, rng: Any) -> int:
-        raise NotImplementedError
+        """Draw the vocabulary size (the family's one sampling difference besides data)."""
 
+    @abc.abstractmethod
     def _dataset(self, rng: Any) -> list[Any]:
-        raise NotImplementedError
+        """Draw the ``[name, cfg]`` dataset spec."""
 
     def sample(self, seed: int) -> dict[str, Any]:
         rng = rng_for(seed)
