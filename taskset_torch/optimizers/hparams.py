@@ -48,6 +48,21 @@ INITIAL_ACCUMULATOR_VALUE = HParam(
     "initial_accumulator_value", low=0.0, low_inclusive=False, sampled="logU[1e-10, 1e3]"
 )
 
+#: The hyperparameters each update rule takes, shared by the vectorized rules and the
+#: single-config optimizers (adam1p/4p use ADAM_KEYS, adam6p/8p ADAM8P_KEYS).
+ADAM_KEYS = ("learning_rate", "beta1", "beta2", "epsilon")
+ADAM8P_KEYS = (*ADAM_KEYS, "l1", "l2", "linear_decay", "exponential_decay")
+NADAMW_KEYS = (
+    *ADAM_KEYS,
+    "use_nesterov",
+    "adamw_weight_decay",
+    "l2_weight_decay",
+    "warmup_fraction",
+    "min_learning_rate_mult",
+    "constant_fraction",
+)
+ADAGRAD_KEYS = ("learning_rate", "initial_accumulator_value")
+
 _BY_NAME = {
     h.name: h
     for h in (

@@ -14,7 +14,13 @@ from typing import Any
 import torch
 
 from taskset_torch.optimizers.base import VectorizedOptimizer, check_training_steps
-from taskset_torch.optimizers.hparams import check_hparams
+from taskset_torch.optimizers.hparams import (
+    ADAGRAD_KEYS,
+    ADAM8P_KEYS,
+    ADAM_KEYS,
+    NADAMW_KEYS,
+    check_hparams,
+)
 from taskset_torch.optimizers.schedules import (
     WARMUP_SEMANTICS,
     adam8p_learning_rate,
@@ -71,7 +77,7 @@ class _AdamMoments(VectorizedOptimizer):
 class VectorizedTFAdam(_AdamMoments):
     """TF1 ``AdamOptimizer`` (see :class:`~taskset_torch.optimizers.torch_optim.TFAdam`)."""
 
-    _keys = ("learning_rate", "beta1", "beta2", "epsilon")
+    _keys = ADAM_KEYS
 
     def _update(
         self,
@@ -94,16 +100,7 @@ class VectorizedAdam8P(_AdamMoments):
     TaskSet's adam8p getter ignored the run length and always used 10000.
     """
 
-    _keys = (
-        "learning_rate",
-        "beta1",
-        "beta2",
-        "epsilon",
-        "l1",
-        "l2",
-        "linear_decay",
-        "exponential_decay",
-    )
+    _keys = ADAM8P_KEYS
 
     def __init__(
         self,
@@ -156,18 +153,7 @@ class VectorizedNAdamW(_AdamMoments):
     ``lerp(m, g, (1 - beta1) * use_nesterov)``, which is exactly ``m`` where the flag is off.
     """
 
-    _keys = (
-        "learning_rate",
-        "beta1",
-        "beta2",
-        "epsilon",
-        "use_nesterov",
-        "adamw_weight_decay",
-        "l2_weight_decay",
-        "warmup_fraction",
-        "min_learning_rate_mult",
-        "constant_fraction",
-    )
+    _keys = NADAMW_KEYS
 
     def __init__(
         self,
@@ -226,7 +212,7 @@ class VectorizedNAdamW(_AdamMoments):
 class VectorizedTFAdagrad(VectorizedOptimizer):
     """TF1 ``AdagradOptimizer`` (see :class:`~taskset_torch.optimizers.torch_optim.TFAdagrad`)."""
 
-    _keys = ("learning_rate", "initial_accumulator_value")
+    _keys = ADAGRAD_KEYS
 
     def __init__(self, configs: Sequence[Mapping[str, Any]], training_steps: int):
         super().__init__(_checked(type(self).__name__, configs, self._keys), training_steps)

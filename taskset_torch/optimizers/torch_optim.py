@@ -14,7 +14,13 @@ from typing import Any
 import torch
 
 from taskset_torch.optimizers.base import check_training_steps
-from taskset_torch.optimizers.hparams import check_hparams
+from taskset_torch.optimizers.hparams import (
+    ADAGRAD_KEYS,
+    ADAM8P_KEYS,
+    ADAM_KEYS,
+    NADAMW_KEYS,
+    check_hparams,
+)
 from taskset_torch.optimizers.schedules import (
     WARMUP_SEMANTICS,
     adam8p_learning_rate,
@@ -92,7 +98,7 @@ class TFAdam(_Checked):
     differ by the effective epsilon ``epsilon / sqrt(1 - beta2^t)`` (larger early in training).
     """
 
-    _hparam_keys = ("learning_rate", "beta1", "beta2", "epsilon")
+    _hparam_keys = ADAM_KEYS
 
     def __init__(
         self,
@@ -130,16 +136,7 @@ class Adam8P(_Checked):
     10k-step horizon. Defaults for l1/l2 are 0 (TaskSet's class defaulted to 1e-7).
     """
 
-    _hparam_keys = (
-        "learning_rate",
-        "beta1",
-        "beta2",
-        "epsilon",
-        "l1",
-        "l2",
-        "linear_decay",
-        "exponential_decay",
-    )
+    _hparam_keys = ADAM8P_KEYS
 
     def __init__(
         self,
@@ -203,18 +200,7 @@ class NAdamW(_Checked):
     "max": opt_list's PyTorch port).
     """
 
-    _hparam_keys = (
-        "learning_rate",
-        "beta1",
-        "beta2",
-        "epsilon",
-        "use_nesterov",
-        "adamw_weight_decay",
-        "l2_weight_decay",
-        "warmup_fraction",
-        "min_learning_rate_mult",
-        "constant_fraction",
-    )
+    _hparam_keys = NADAMW_KEYS
 
     def __init__(
         self,
@@ -294,7 +280,7 @@ class TFAdagrad(_Checked):
     ``torch.optim.Adagrad(lr, initial_accumulator_value=..., eps=0, lr_decay=0)``.
     """
 
-    _hparam_keys = ("learning_rate", "initial_accumulator_value")
+    _hparam_keys = ADAGRAD_KEYS
 
     def __init__(
         self,
