@@ -11,7 +11,6 @@ import torch
 from taskset_torch.tasks.base import Batch, DataSource, Params, Task
 
 __all__ = [
-    "IMAGE_NUM_PER_VALID",
     "load_family_images",
     "flatten_hwc",
     "ImageTask",
@@ -27,15 +26,13 @@ __all__ = [
 #: slower per set than blocks of 4-16 for conv and RealNVP tasks. Accelerators take all n at once.
 CPU_BLOCK_FLOATS = 3 << 19
 
-# num_per_valid of TaskSet's `_get_image`: 5000, except two datasets too small for it.
-IMAGE_NUM_PER_VALID: dict[str, int] = {"coil100_32x32": 800, "deep_weeds_32x32": 2000}
 
-
-def load_family_images(spec: Sequence[Any]):
+def load_family_images(spec: Sequence[Any], center: bool = False):
     """The image dataset of a sampled ``[name, cfg, augmentation]`` spec, loaded as TaskSet did.
 
-    TaskSet's `_get_image` never applies ``just_train`` to image tasks, so it is ignored here too.
-    Centering is left to the task (some families center by output type, not ``center_data``).
+    TaskSet's `_get_image` never applies ``just_train`` to image tasks, so it is ignored here too;
+    ``num_per_valid`` is the loader's default, TaskSet's sampled-family table. ``center`` maps
+    images to [-1, 1] (some families center by output type instead, in the task).
     """
     from taskset_torch.datasets import load_image_dataset
 
@@ -47,8 +44,8 @@ def load_family_images(spec: Sequence[Any]):
     return load_image_dataset(
         name,
         num_train=cfg.get("num_train"),
-        num_per_valid=IMAGE_NUM_PER_VALID.get(name, 5000),
         augmentation=aug,
+        center=center,
     )
 
 

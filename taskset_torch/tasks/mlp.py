@@ -8,25 +8,11 @@ import torch
 
 from taskset_torch.sampling import rng_for, sample_log_int
 from taskset_torch.tasks.base import Batch, DataSource, Params, Task, TaskFamily
+from taskset_torch.tasks.image_common import load_family_images
 from taskset_torch.tasks.layers import cross_entropy, get_activation, mlp_apply, mlp_params
 from taskset_torch.tasks.utils import sample_activation, sample_image_dataset, sample_initializer
 
-__all__ = ["MLPFamily", "MLPTask", "image_dataset_for"]
-
-
-def image_dataset_for(spec: list[Any], center: bool = False):
-    """Load the image dataset of a sampled ``[name, cfg, augmentation]`` spec as TaskSet did."""
-    from taskset_torch.datasets import IMAGE_NUM_PER_VALID, load_image_dataset
-
-    name, cfg, aug = spec
-    # TaskSet quirk: `_get_image` never applies `just_train` for image tasks, so it is ignored.
-    return load_image_dataset(
-        name,
-        num_train=cfg.get("num_train"),
-        num_per_valid=IMAGE_NUM_PER_VALID[name],
-        augmentation=aug,
-        center=center,
-    )
+__all__ = ["MLPFamily", "MLPTask"]
 
 
 class MLPTask(Task):
@@ -89,7 +75,7 @@ class MLPFamily(TaskFamily):
 
     def build(self, config: dict[str, Any], name: str = "") -> MLPTask:
         return MLPTask(
-            dataset=image_dataset_for(config["dataset"], center=config["center_data"]),
+            dataset=load_family_images(config["dataset"], center=config["center_data"]),
             hidden=list(config["layer_sizes"]),
             activation=config["activation"],
             w_init=config["w_init"],
