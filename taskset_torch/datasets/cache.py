@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 
 from taskset_torch.datasets.base import get_data_dir
+from taskset_torch.datasets.tfds_source import tfds_has_data
+from taskset_torch.tasks.base import DataSource
 
 __all__ = ["prepared_dir", "has_prepared", "read_meta", "read_prepared", "write_prepared"]
 
@@ -109,3 +111,17 @@ def read_prepared(
     vocab_path = d / "vocab.json"
     vocab = json.loads(vocab_path.read_text()) if vocab_path.is_file() else None
     return arrays, meta, vocab
+
+
+def prepared_or_tfds_source(name: str, tfds_name: str, data_dir: Path) -> DataSource | None:
+    """The source that would serve ``name`` from a prepared cache or TFDS data on disk, if any.
+
+    The first two steps of every dataset's resolution order (images and text alike); cheap:
+    it looks at files and loads nothing.
+    """
+    if has_prepared(name, data_dir):
+        meta = read_meta(name, data_dir)
+        return DataSource(name, meta["source_kind"], meta.get("detail", ""))
+    if tfds_has_data(tfds_name, data_dir):
+        return DataSource(name, "real", f"TFDS {tfds_name} in {data_dir / 'tfds'}")
+    return None

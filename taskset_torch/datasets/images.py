@@ -240,11 +240,9 @@ def image_source_status(name: str) -> DataSource:
     """Which source would serve ``name`` now (cheap: looks at files, loads nothing)."""
     spec = image_spec(name)
     data_dir = get_data_dir()
-    if cache.has_prepared(name, data_dir):
-        meta = cache.read_meta(name, data_dir)
-        return DataSource(name, meta["source_kind"], meta.get("detail", ""))
-    if tfds_has_data(spec.tfds_name, data_dir):
-        return DataSource(name, "real", f"TFDS {spec.tfds_name} in {data_dir / 'tfds'}")
+    found = cache.prepared_or_tfds_source(name, spec.tfds_name, data_dir)
+    if found is not None:
+        return found
     for d in _local_candidates(spec, data_dir):
         if d.is_dir() and (find_idx_splits(d) or any(d.glob("*.npz"))):
             return DataSource(name, "local", str(d))

@@ -222,11 +222,9 @@ def text_source_status(name: str) -> DataSource:
     """Which source would serve ``name`` now (looks at files, loads nothing)."""
     spec = text_spec(name)
     data_dir = get_data_dir()
-    if cache.has_prepared(name, data_dir):
-        meta = cache.read_meta(name, data_dir)
-        return DataSource(name, meta["source_kind"], meta.get("detail", ""))
-    if tfds_has_data(spec.tfds_name, data_dir):
-        return DataSource(name, "real", f"TFDS {spec.tfds_name} in {data_dir / 'tfds'}")
+    found = cache.prepared_or_tfds_source(name, spec.tfds_name, data_dir)
+    if found is not None:
+        return found
     if (_local_dir(spec, data_dir) / "train.txt").is_file():
         return DataSource(name, "local", str(_local_dir(spec, data_dir)))
     return DataSource(name, "substitute", _substitute_detail(spec))
