@@ -168,6 +168,7 @@ def train(
         (k, len(steps), len(SPLITS)), float("nan"), dtype=torch.float64, device=device
     )
     alive = torch.ones(k, dtype=torch.bool, device=device)
+    any_dead = False
     diverged_at = torch.full((k,), -1, dtype=torch.int64, device=device)
     train_time = eval_time = 0.0
     pending = 0
@@ -193,10 +194,9 @@ def train(
         if bool(newly_dead.any()):
             diverged_at[newly_dead] = step
             alive &= ~newly_dead
-        if not bool(alive.all()):
-            grad[~alive] = 0.0
+            any_dead = True
         optimizer.update(flat, grad, state, step)
-        if not bool(alive.all()):
+        if any_dead:  # rows are independent: a dead row's NaNs stay in that row, then are reset
             flat[~alive] = 0.0
         train_time += time.perf_counter() - t0
         pending += 1
