@@ -77,6 +77,23 @@ def family_task(name: str):
     return build_task(name), None
 
 
+def _run_loop(task, models, opts, loss_fn, steps: int, device) -> float:
+    """Config-steps/s of stepping each (model, optimizer) pair in turn on shared batches."""
+    g = torch.Generator().manual_seed(0)
+    t0 = 0.0
+    for s in range(steps + 1):
+        if s == 1:  # the first step warms up allocators and kernels
+            _sync(device)
+            t0 = time.perf_counter()
+        b = task.batch("train", g)
+        for m, o in zip(models, opts):
+            o.zero_grad(set_to_none=True)
+            loss_fn(m, b).backward()
+            o.step()
+    _sync(device)
+    return len(models) * steps / (time.perf_counter() - t0)
+
+
 def loop_mlp(task, k: int, steps: int, device) -> float:
     """K nn.Modules, K torch.optim.Adam, stepped one after another."""
     torch.manual_seed(0)
@@ -92,42 +109,20 @@ def loop_mlp(task, k: int, steps: int, device) -> float:
         for _ in range(k)
     ]
     opts = [torch.optim.Adam(m.parameters(), lr=1e-3 * (1 + i % 3)) for i, m in enumerate(models)]
-    g = torch.Generator().manual_seed(0)
-    t0 = 0.0
-    for s in range(steps + 1):
-        if s == 1:
-            _sync(device)
-            t0 = time.perf_counter()
-        b = task.batch("train", g)
-        for m, o in zip(models, opts):
-            o.zero_grad(set_to_none=True)
-            F.cross_entropy(m(b["image"]), b["label"]).backward()
-            o.step()
-    _sync(device)
-    return k * steps / (time.perf_counter() - t0)
+    return _run_loop(
+        task, models, opts, lambda m, b: F.cross_entropy(m(b["image"]), b["label"]), steps, device
+    )
 
 
 def loop_task(task, k: int, steps: int, device) -> float:
     """K separate parameter sets, each with its own torch.optim.Adam, through the task's loss."""
-    g = torch.Generator().manual_seed(0)
-    init = task.init(1, g)
+    init = task.init(1, torch.Generator().manual_seed(0))
     # One set of parameter tensors per config, like one nn.Module each.
     models = [
         {n: v.clone().to(device).requires_grad_(True) for n, v in init.items()} for _ in range(k)
     ]
     opts = [torch.optim.Adam(list(m.values()), lr=1e-4) for m in models]
-    t0 = 0.0
-    for s in range(steps + 1):
-        if s == 1:
-            _sync(device)
-            t0 = time.perf_counter()
-        b = task.batch("train", g)
-        for m, o in zip(models, opts):
-            o.zero_grad(set_to_none=True)
-            task.loss(m, b).sum().backward()
-            o.step()
-    _sync(device)
-    return k * steps / (time.perf_counter() - t0)
+    return _run_loop(task, models, opts, lambda m, b: task.loss(m, b).sum(), steps, device)
 
 
 def vectorized(task, k: int, steps: int, device) -> tuple[float, float]:
