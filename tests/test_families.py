@@ -71,15 +71,15 @@ def _cheap_seeds(fam, n: int, pool: int = 40) -> list[int]:
     VAE whose initial log-std overflows, a conv stack that shrinks the image to 0x0); training
     checks need a finite starting point.
     """
-    sized = []
-    for s in range(pool):
-        task = fam.build(fam.sample(s), name=f"{fam.name}_seed{s}")
-        sized.append((task.num_params() * examples_per_batch(fam.sample(s)), s))
+    tasks = {s: fam.build(fam.sample(s), name=f"{fam.name}_seed{s}") for s in range(pool)}
+    by_cost = sorted(
+        tasks, key=lambda s: (tasks[s].num_params() * examples_per_batch(fam.sample(s)), s)
+    )
     chosen = []
-    for _, s in sorted(sized):
-        task = fam.build(fam.sample(s), name=f"{fam.name}_seed{s}")
+    for s in by_cost:
         g = torch.Generator().manual_seed(0)
         with torch.no_grad():
+            task = tasks[s]
             if torch.isfinite(task.loss(task.init(1, g), task.batch("train", g))).all():
                 chosen.append(s)
         if len(chosen) == n:
