@@ -17,9 +17,12 @@ def known_prefixes() -> list[str]:
 
 
 def resolve_config(name: str) -> Any:
-    """TaskSet's config for ``mlp_family_seed12``, ``adam8p_wide_grid_seed3``, ..."""
+    """TaskSet's config for ``mlp_family_seed12``, ``adam8p_wide_grid_seed3``, a fixed task, ..."""
     from taskset_torch.optimizers import SPACES, optimizer_config
+    from taskset_torch.tasks.fixed import fixed_task_spec, is_fixed_task
 
+    if is_fixed_task(name):
+        return fixed_task_spec(name)
     try:
         prefix, _ = parse_seed_name(name)
     except KeyError:

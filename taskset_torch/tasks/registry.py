@@ -68,7 +68,11 @@ def parse_seed_name(name: str) -> tuple[str, int]:
 
 
 def task_config(name: str) -> Any:
-    """TaskSet's config for a sampled task name such as ``mlp_family_seed12``."""
+    """TaskSet's config for a task name: a sampled ``mlp_family_seed12`` or a fixed task's spec."""
+    from taskset_torch.tasks.fixed import fixed_task_spec, is_fixed_task
+
+    if is_fixed_task(name):
+        return fixed_task_spec(name)
     try:
         family, seed = parse_seed_name(name)
     except KeyError:
@@ -80,7 +84,11 @@ def task_config(name: str) -> Any:
 
 
 def build_task(name: str, config: Any | None = None) -> Task:
-    """The task behind a TaskSet name (its config is sampled unless given)."""
+    """The task behind a TaskSet name (its config is sampled, or looked up, unless given)."""
+    from taskset_torch.tasks.fixed import build_fixed_task, is_fixed_task
+
+    if is_fixed_task(name):
+        return build_fixed_task(name, config)
     family, seed = parse_seed_name(name)
     fam = get_family(family)
     return fam.build(fam.sample(seed) if config is None else config, name=name)
