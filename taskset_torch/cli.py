@@ -511,15 +511,32 @@ def _print_evaluation_table(per_k: list[dict], title: str) -> None:
 
 def _cmd_learn(args: argparse.Namespace) -> None:
     from hparam_lists.greedy import bootstrap_stability
-    from hparam_lists.lists import learn_list_from_scores
+    from hparam_lists.lists import learn_list_from_scores, substitute_data
     from hparam_lists.normalize import compute_scores
 
     out = _check_out_path(args.out, "--out")  # before the computation, not after it
     curves = _list_curves(args)
+    substituted = substitute_data(curves)
+    if substituted and _no_substitutes():
+        raise CLIError(
+            f"the curves of {len(substituted)} task(s) were trained on substitute data "
+            f"(e.g. {next(iter(substituted))}: {next(iter(substituted.values()))[0]}) and "
+            "TASKSET_TORCH_NO_SUBSTITUTES is set",
+            code=1,
+        )
     objective = _objective_from_args(args)
     scores = compute_scores(curves, args.split, score=args.score, replicas=args.replicas)
     hlist = learn_list_from_scores(curves, scores, objective=objective, length=args.length)
     path = hlist.save(out)
+    if substituted:
+        used = hlist.provenance.get("substitute_data", {})
+        print(
+            f"taskset-torch learn: warning: {len(used)} of the {len(hlist.provenance['tasks'])} "
+            f"tasks the list was learned on ran on substitute data (e.g. "
+            f"{', '.join(f'{t}: {v[0]}' for t, v in list(used.items())[:2])}); recorded in the "
+            "list's provenance['substitute_data']",
+            file=sys.stderr,
+        )
     report = {
         "out": str(path),
         "space": hlist.space,
@@ -618,12 +635,15 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
 
 def _cmd_compare(args: argparse.Namespace) -> None:
     from hparam_lists.evaluate import compare_lists
+    from hparam_lists.lists import check_list_fits
     from hparam_lists.normalize import check_report_split, compute_scores
 
     curves = _list_curves(args)
     if len(set(args.lists)) != len(args.lists):
         raise CLIError("a list is named twice in --lists")
     lists = {name: _load_hparam_list(name) for name in args.lists}
+    for name, hlist in lists.items():
+        check_list_fits(hlist, curves, what=f"list {name}")
     # Compare only on tasks that no list was learned on.
     learned_on = {t for h in lists.values() for t in h.provenance.get("tasks", [])}
     held = [t for t in curves.tasks if t not in learned_on]
@@ -820,7 +840,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit status (0 ok, 1 failure, 2 usage error, 130 Ctrl-C,
     141 output pipe closed). TASKSET_TORCH_TRACEBACK=1 shows tracebacks instead of messages."""
     import os
+    import warnings
 
+    # Library warnings (e.g. tasks left out, near-duplicate curves) as one plain line each.
+    warnings.formatwarning = lambda message, category, *a, **k: (
+        f"taskset-torch: warning: {message}\n"
+    )
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in argv if not a.startswith("-")), "")
     prefix = f"taskset-torch {command}".rstrip()

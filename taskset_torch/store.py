@@ -707,7 +707,8 @@ class CurveStore:
         ``seeds`` default to the union over tasks, ``splits`` to all four. ``steps`` defaults to
         the tasks' common eval steps (an error if they differ; pass ``steps`` to pick some).
         Returns the array and its labels ``tasks``, ``config_names``, ``seeds``, ``steps``,
-        ``splits``, plus ``space`` and ``hparams`` (one dict per config, ``{}`` if unknown).
+        ``splits``, plus ``space``, ``hparams`` (one dict per config, ``{}`` if unknown) and
+        ``data_sources`` (task -> the data that served its curves).
         """
         space = self._resolve_space(tasks, space)
         task_list = list(tasks) if tasks is not None else self.tasks(space)
@@ -745,6 +746,7 @@ class CurveStore:
             "splits": split_list,
             "space": space,
             "hparams": [hparams.get(n, {}) for n in configs],
+            "data_sources": {c.task: c.data_sources for c in curves},
         }
         out = np.full(
             (len(task_list), len(configs), len(seeds), len(steps), len(k)), np.nan, np.float32
