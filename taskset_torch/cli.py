@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
-import argparse
-import json
+import os
+import signal
 import sys
-from collections.abc import Sequence
+
+
+def _exit_130(signum: int, frame: object) -> None:
+    os._exit(130)
+
+
+if __name__ == "__main__" or os.path.basename(sys.argv[0]) == "taskset-torch":
+    # Run as the command: Ctrl-C before main() is reached (while importing) exits quietly with
+    # 130 instead of a KeyboardInterrupt traceback; main() restores the usual handler.
+    signal.signal(signal.SIGINT, _exit_130)
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
 
 __all__ = ["main", "build_parser"]
 
@@ -839,9 +852,13 @@ def _translate(err: BaseException) -> tuple[int, str] | None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit status (0 ok, 1 failure, 2 usage error, 130 Ctrl-C,
     141 output pipe closed). TASKSET_TORCH_TRACEBACK=1 shows tracebacks instead of messages."""
-    import os
     import warnings
 
+    if signal.getsignal(signal.SIGINT) is _exit_130:
+        try:  # Ctrl-C from here on raises KeyboardInterrupt, handled below (exit 130)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        except ValueError:  # not the main thread: leave signals alone
+            pass
     # Library warnings (e.g. tasks left out, near-duplicate curves) as one plain line each.
     warnings.formatwarning = lambda message, category, *a, **k: (
         f"taskset-torch: warning: {message}\n"
