@@ -859,10 +859,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             signal.signal(signal.SIGINT, signal.default_int_handler)
         except ValueError:  # not the main thread: leave signals alone
             pass
-    # Library warnings (e.g. tasks left out, near-duplicate curves) as one plain line each.
-    warnings.formatwarning = lambda message, category, *a, **k: (
-        f"taskset-torch: warning: {message}\n"
-    )
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in argv if not a.startswith("-")), "")
     prefix = f"taskset-torch {command}".rstrip()
@@ -873,8 +869,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         except SystemExit as e:  # argparse: usage errors (2), --help (0)
             return e.code if isinstance(e.code, int) else 2
         prefix = f"taskset-torch {args.command}"
-        _apply_data_env()  # every command that loads data sees the environment's data settings
-        args.func(args)
+        with warnings.catch_warnings():
+            # Library warnings (tasks left out, near-duplicate curves): one plain line each.
+            warnings.simplefilter("default")
+            warnings.showwarning = lambda message, *a, **k: print(
+                f"{prefix}: warning: {message}", file=sys.stderr
+            )
+            _apply_data_env()  # every command that loads data sees the environment's settings
+            args.func(args)
     except KeyboardInterrupt:
         print("interrupted; finished work is kept and a rerun resumes", file=sys.stderr)
         return 130
