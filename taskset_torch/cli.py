@@ -387,14 +387,14 @@ def _apply_data_env() -> None:
 
     data_dir = os.environ.get("TASKSET_TORCH_DATA")
     no_subs = _no_substitutes()
-    if not data_dir and not no_subs:
+    if not data_dir and "TASKSET_TORCH_NO_SUBSTITUTES" not in os.environ:
         return
     from taskset_torch import datasets
 
     if data_dir:
         datasets.set_data_dir(data_dir)
-    if no_subs:
-        datasets.set_allow_substitutes(False)
+    if "TASKSET_TORCH_NO_SUBSTITUTES" in os.environ:  # 0/off says "allow" just as 1/on refuses
+        datasets.set_allow_substitutes(not no_subs)
 
 
 def _cmd_data_status(args: argparse.Namespace) -> None:

@@ -39,6 +39,12 @@ GEN = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _dataset_settings(data_dir):
+    """Commands here may switch substitutes off process-wide; the data_dir fixture restores it."""
+    yield
+
+
 def _store_with_curves(root: Path) -> Path:
     from taskset_torch.store import CurveStore
 

@@ -15,6 +15,12 @@ SUBSTITUTE = {"dataset": "mnist", "kind": "substitute", "detail": "scikit-learn 
 SYNTHETIC = {"dataset": "quadratic", "kind": "synthetic"}
 
 
+@pytest.fixture(autouse=True)
+def _dataset_settings(data_dir):
+    """Commands here may switch substitutes off process-wide; the data_dir fixture restores it."""
+    yield
+
+
 def _store(root: Path, sources=(SYNTHETIC,), nan_tasks: dict | None = None) -> list[str]:
     """Four tasks x 6 configs with improving curves; ``nan_tasks`` maps a task index to "all"
     (every curve NaN) or "start" (NaN initial loss)."""
