@@ -382,15 +382,19 @@ def _no_substitutes() -> bool:
 
 
 def _apply_data_env() -> None:
-    """Pass TASKSET_TORCH_DATA and TASKSET_TORCH_NO_SUBSTITUTES to the dataset library."""
+    """Pass TASKSET_TORCH_DATA, TASKSET_TORCH_SEARCH_PATH and TASKSET_TORCH_NO_SUBSTITUTES to the
+    dataset library."""
     import os
 
     data_dir = os.environ.get("TASKSET_TORCH_DATA")
+    search = os.environ.get("TASKSET_TORCH_SEARCH_PATH")
     no_subs = _no_substitutes()
-    if not data_dir and "TASKSET_TORCH_NO_SUBSTITUTES" not in os.environ:
+    if not data_dir and search is None and "TASKSET_TORCH_NO_SUBSTITUTES" not in os.environ:
         return
     from taskset_torch import datasets
 
+    if search is not None:  # os.pathsep-separated directories; empty: no archive search
+        datasets.set_search_path([p for p in search.split(os.pathsep) if p])
     if data_dir:
         datasets.set_data_dir(data_dir)
     if "TASKSET_TORCH_NO_SUBSTITUTES" in os.environ:  # 0/off says "allow" just as 1/on refuses
@@ -398,20 +402,35 @@ def _apply_data_env() -> None:
 
 
 def _cmd_data_status(args: argparse.Namespace) -> None:
-    from taskset_torch.datasets import dataset_status, get_data_dir
+    from taskset_torch.datasets import dataset_status, get_data_dir, get_search_path
 
     status = dataset_status()
+    search = [str(p) for p in get_search_path()]
     if args.json:
         _print_json(
-            {"data_dir": str(get_data_dir()), **{k: v.to_json() for k, v in status.items()}}
+            {
+                "data_dir": str(get_data_dir()),
+                "search_path": search,
+                **{k: {**v.to_json(), "category": v.category} for k, v in status.items()},
+            }
         )
         return
     print(f"data dir: {get_data_dir()}")
+    print(f"archive search path: {os.pathsep.join(search) or '(none)'}")
     width = max(len(k) for k in status)
     for name, src in status.items():
-        print(f"{name:<{width}}  {src.kind:<10}  {src.detail}")
-    n_sub = sum(s.is_substitute for s in status.values())
-    print(f"{len(status) - n_sub} of {len(status)} datasets real; {n_sub} substituted")
+        detail = (
+            src.detail
+            if src.kind != "local" or "local copy" in src.detail
+            else (f"local copy {src.detail}")
+        )
+        print(f"{name:<{width}}  {src.category:<10}  {detail}")
+    counts = {c: sum(s.category == c for s in status.values()) for c in ("real", "stand-in")}
+    n_sub = len(status) - counts["real"] - counts["stand-in"]
+    print(
+        f"{counts['real']} of {len(status)} datasets real; {counts['stand-in']} stand-in "
+        f"(real data of another kind); {n_sub} substituted"
+    )
 
 
 def _cmd_data_prepare(args: argparse.Namespace) -> None:
@@ -436,15 +455,22 @@ def _cmd_data_prepare(args: argparse.Namespace) -> None:
 def _cmd_data_add_local(args: argparse.Namespace) -> None:
     from taskset_torch.datasets import add_local_dataset
 
-    try:
-        src = add_local_dataset(args.name, args.path)
-    except KeyError as e:
-        raise CLIError(str(e.args[0])) from None
-    except (OSError, ValueError) as e:
-        raise CLIError(str(e)) from None
-    except EOFError as e:  # numpy on an empty or cut-off file
-        raise CLIError(f"{args.path}: empty or truncated file ({e})") from None
-    print(f"{args.name}: stored local copy from {src.detail}")
+    # "imdb_reviews" names both encodings the IMDB archive serves.
+    names = (
+        ["imdb_reviews/bytes", "imdb_reviews/subwords8k"]
+        if args.name == "imdb_reviews"
+        else [args.name]
+    )
+    for name in names:
+        try:
+            src = add_local_dataset(name, args.path)
+        except KeyError as e:
+            raise CLIError(str(e.args[0])) from None
+        except (OSError, ValueError) as e:
+            raise CLIError(str(e)) from None
+        except EOFError as e:  # numpy on an empty or cut-off file
+            raise CLIError(f"{args.path}: empty or truncated file ({e})") from None
+        print(f"{name}: stored local copy ({src.category}) from {src.detail}")
 
 
 def _add_data_commands(sub: argparse._SubParsersAction) -> None:
@@ -452,7 +478,10 @@ def _add_data_commands(sub: argparse._SubParsersAction) -> None:
         "data",
         help="dataset sources: status, prepare (TFDS download), add-local",
         description="Data dir: $TASKSET_TORCH_DATA (default ~/.cache/taskset_torch). "
-        "TASKSET_TORCH_NO_SUBSTITUTES=1 makes any substituted dataset an error.",
+        "Real archives (IMDB, CIFAR-10 JPEGs, State of the Union prose) are found in place on "
+        "the archive search path: $TASKSET_TORCH_SEARCH_PATH (directories; default: shared/data "
+        "beside the repository when it exists). "
+        "TASKSET_TORCH_NO_SUBSTITUTES=1 makes any substituted or stand-in dataset an error.",
     )
     dsub = p.add_subparsers(dest="data_command", required=True)
     q = dsub.add_parser("status", help="which source serves each dataset TaskSet uses")
@@ -461,8 +490,16 @@ def _add_data_commands(sub: argparse._SubParsersAction) -> None:
     q = dsub.add_parser("prepare", help="download through TFDS and store plain arrays")
     q.add_argument("names", nargs="+", metavar="NAME", help="dataset names, or 'all'")
     q.set_defaults(func=_cmd_data_prepare)
-    q = dsub.add_parser("add-local", help="store a real local copy (IDX files, .npz, text)")
-    q.add_argument("name", metavar="NAME", help="dataset name, e.g. mnist")
+    q = dsub.add_parser(
+        "add-local",
+        help="store a real local copy (IDX files, .npz, text, or the IMDB / CIFAR-10 / State of "
+        "the Union archives as they are)",
+    )
+    q.add_argument(
+        "name",
+        metavar="NAME",
+        help="dataset name, e.g. mnist, cifar10, imdb_reviews (both encodings)",
+    )
     q.add_argument("path", metavar="PATH", help="directory or file holding the data")
     q.set_defaults(func=_cmd_data_add_local)
 
