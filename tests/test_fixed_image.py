@@ -232,3 +232,24 @@ def test_fixed_vae_centers_its_input():
         "train", torch.Generator().manual_seed(0)
     )["image"]
     assert float(x.min()) < -0.5 and float(x.max()) <= 1.0
+
+
+def test_cli_lists_filters_and_prints_fixed_tasks(capsys):
+    import json
+
+    from taskset_torch.cli import main
+
+    names = ["TwoD_Beale", "FixedMLPAE_mnist_32x32x32_bs128", "quadratic_family_seed0"]
+    assert main(["tasks", *names, "--kind", "fixed", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["task"] for r in rows] == names[:2]
+    assert [(r["kind"], r["family"]) for r in rows] == [
+        ("fixed", "fixed_2d"),
+        ("fixed", "fixed_mlp_ae"),
+    ]
+    assert rows[1]["num_params"] == 784 * 32 + 32 + 2 * (32 * 32 + 32) + 32 * 784 + 784
+    assert "mnist" in rows[1]["data"]
+    assert main(["tasks", *names, "--kind", "sampled", "--json"]) == 0
+    assert [r["task"] for r in json.loads(capsys.readouterr().out)] == names[2:]
+    assert main(["config", "FixedNVP_mnist_9layer_thin_bs16"]) == 0
+    assert json.loads(capsys.readouterr().out)["num_bijectors"] == 9
