@@ -253,3 +253,28 @@ def test_cli_lists_filters_and_prints_fixed_tasks(capsys):
     assert [r["task"] for r in json.loads(capsys.readouterr().out)] == names[2:]
     assert main(["config", "FixedNVP_mnist_9layer_thin_bs16"]) == 0
     assert json.loads(capsys.readouterr().out)["num_bijectors"] == 9
+
+
+def test_batchnorm_conv_classifier_matches_an_independent_forward():
+    name = "FixedImageConv_cifar10_batchnorm_32x64x64_bs128"
+    task = build_fixed_task(name, {**fixed_task_spec(name), "batch_size": 6})
+    g = torch.Generator().manual_seed(0)
+    params = task.init(2, g)
+    params = {k: v + 0.05 * torch.randn(v.shape, generator=g) for k, v in params.items()}
+    batch = task.batch("train", g)
+    with torch.no_grad():
+        got = task.loss(params, batch)
+        for k in range(2):
+            x = batch["image"]
+            for i, stride in enumerate([2, 1, 1]):
+                w = params[f"conv/w{i}"][k].permute(3, 2, 0, 1)  # [3,3,cin,cout] -> OIHW
+                # TF SAME: stride 2 on 32 pads (0, 1); stride 1 pads (1, 1).
+                x = F.pad(x, (0, 1, 0, 1) if stride == 2 else (1, 1, 1, 1))
+                x = F.conv2d(x, w, params[f"conv/b{i}"][k], stride=stride)
+                x = F.batch_norm(
+                    x, None, None, bias=params[f"bn/offset{i}"][k], training=True, eps=1e-3
+                )
+                x = torch.relu(x)
+            logits = x.mean((2, 3)) @ params["linear/w"][k] + params["linear/b"][k]
+            want = F.cross_entropy(logits, batch["label"])
+            torch.testing.assert_close(got[k], want, rtol=1e-4, atol=1e-5)
