@@ -153,19 +153,30 @@ def _task_names(args: argparse.Namespace) -> list[str]:
 
 def _cmd_tasks(args: argparse.Namespace) -> None:
     from taskset_torch.tasks.cost import estimated_flops_per_step, step_seconds
+    from taskset_torch.tasks.fixed import (
+        build_fixed_task,
+        fixed_task_kind,
+        fixed_task_names,
+        fixed_task_spec,
+        is_fixed_task,
+    )
     from taskset_torch.tasks.registry import family_names, get_family, parse_seed_name
 
-    if not args.family and not args.tasks:
-        args.family = family_names()
-    from taskset_torch.tasks.fixed import fixed_task_kind, is_fixed_task
-    from taskset_torch.tasks.registry import build_task, task_config
-
+    kind = getattr(args, "kind", None)
+    everything = not args.family and not args.tasks
+    if everything:
+        args.family = family_names() if kind != "fixed" else []
+    names = _task_names(args)
+    if everything and kind != "sampled":
+        names += fixed_task_names()
+    if kind is not None:
+        names = [n for n in names if is_fixed_task(n) == (kind == "fixed")]
     rows = []
-    for name in _task_names(args):
+    for name in names:
         if is_fixed_task(name):
-            family = fixed_task_kind(name)
-            config = task_config(name)
-            task = build_task(name, config)
+            # TaskSet's hand-designed tasks: "family" is the TaskSet module they come from.
+            family, config = fixed_task_kind(name), fixed_task_spec(name)
+            task = build_fixed_task(name)
         else:
             family, seed = parse_seed_name(name)
             fam = get_family(family)
@@ -173,6 +184,7 @@ def _cmd_tasks(args: argparse.Namespace) -> None:
             task = fam.build(config, name=name)
         row = {
             "task": name,
+            "kind": "fixed" if is_fixed_task(name) else "sampled",
             "family": family,
             "num_params": task.num_params(),
             "est_gflop_per_step": estimated_flops_per_step(task, config) / 1e9,
@@ -184,7 +196,7 @@ def _cmd_tasks(args: argparse.Namespace) -> None:
     if args.json:
         _print_json(rows)
         return
-    cols = ["task", "family", "num_params", "est_gflop_per_step", "data"]
+    cols = ["task", "kind", "family", "num_params", "est_gflop_per_step", "data"]
     cols += ["sec_per_step"] if args.time else []
     widths = {c: max(len(c), *(len(_fmt(r[c])) for r in rows)) for c in cols}
     print("  ".join(c.ljust(widths[c]) for c in cols))
@@ -305,9 +317,16 @@ def _add_task_commands(sub: argparse._SubParsersAction) -> None:
         help="list tasks with family, parameter count, cost and dataset",
         description="est_gflop_per_step is 6 x parameters x examples per batch: exact for dense "
         "layers, an underestimate for convolutions (weights reused across positions). --time "
-        "measures seconds per training step of one config on this machine.",
+        "measures seconds per training step of one config on this machine. Without task names "
+        "or --family: every family's --task-seeds and every fixed (hand-designed) task.",
     )
     task_selection(p)
+    p.add_argument(
+        "--kind",
+        choices=["fixed", "sampled"],
+        default=None,
+        help="only TaskSet's hand-designed (fixed) or only sampled-family tasks",
+    )
     p.add_argument(
         "--time",
         type=positive_int,
