@@ -96,9 +96,14 @@ def initialize(
     if name == "variance_scaling":
         # TF1 VarianceScaling defaults: mode fan_in, truncated normal.
         return _truncated_normal(shape, math.sqrt(float(arg) / fan_in) / _TRUNC_STD, g)
+    if name == "identity":
+        # tf.initializers.identity(gain): TaskSet's fixed IRNN tasks; no family samples it.
+        if len(shape) != 2:
+            raise ValueError(f"the identity initializer needs a 2-D shape, got {tuple(shape)}")
+        return float(1.0 if arg is None else arg) * torch.eye(*shape)
     raise ValueError(
         f"unknown initializer {name!r}; valid: he_normal, he_uniform, glorot_normal, glorot_uniform, "
-        "orthogonal, random_uniform, random_normal, truncated_normal, variance_scaling"
+        "orthogonal, random_uniform, random_normal, truncated_normal, variance_scaling, identity"
     )
 
 

@@ -1,0 +1,172 @@
+"""TaskSet's fixed sequence tasks: text RNN classifiers, byte LMs, associative / copy problems."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+from taskset_torch.tasks.base import DataSource
+from taskset_torch.tasks.fixed import build_fixed_task, fixed_task_names, fixed_task_spec
+from taskset_torch.tasks.fixed import fixed_text_rnn_classification as ftc
+from taskset_torch.tasks.fixed.sonnet_cores import TRUNC_STD, sonnet_core
+from taskset_torch.tasks.registry import build_task, task_config
+from taskset_torch.tasks.rnn import rnn_core_apply
+
+NAMES_FILE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "fixed_task_names.txt"
+PREFIXES = {
+    "fixed_text_rnn_classification": ("FixedTextRNNClassification_",),
+}
+
+
+class FakeText:
+    """A tiny labelled text dataset: random tokens in ``[0, max_id]``, padding at random ends."""
+
+    source = DataSource("fake", "synthetic", "test tokens")
+
+    def __init__(self, max_id: int, num_classes: int = 2):
+        self.max_id, self.num_classes = max_id, num_classes
+
+    def batch(self, split, batch_size, generator):
+        g = generator
+        patch = 6
+        tokens = torch.randint(self.max_id + 1, (batch_size, patch), generator=g)
+        lengths = torch.randint(2, patch + 1, (batch_size,), generator=g)
+        mask = (torch.arange(patch)[None] < lengths[:, None]).float()
+        return {
+            "tokens": tokens * mask.long(),
+            "mask": mask,
+            "label": torch.randint(self.num_classes, (batch_size,), generator=g),
+        }
+
+
+def _reference_names(kind: str) -> list[str]:
+    if not NAMES_FILE.exists():
+        pytest.skip(f"{NAMES_FILE} not available")
+    lines = [n.strip() for n in NAMES_FILE.read_text().splitlines()]
+    return [n for n in lines if n.startswith(PREFIXES[kind]) and not n.endswith("_family")]
+
+
+def _grads(task, params, batch):
+    leaves = {k: v.detach().clone().requires_grad_(True) for k, v in params.items()}
+    loss = task.loss(leaves, batch)
+    g = torch.autograd.grad(loss.sum(), list(leaves.values()))
+    return loss.detach(), dict(zip(leaves, g))
+
+
+def _check_vectorized(task, batch, k=3):
+    """Loss and gradients of K different parameter sets equal those of each set alone."""
+    sets = [task.init_params(torch.Generator().manual_seed(s)) for s in range(k)]
+    stacked = {name: torch.stack([s[name] for s in sets]) for name in sets[0]}
+    loss, grads = _grads(task, stacked, batch)
+    for i, s in enumerate(sets):
+        one, g1 = _grads(task, {n: v[None] for n, v in s.items()}, batch)
+        torch.testing.assert_close(loss[i], one[0], rtol=1e-5, atol=1e-6)
+        for n in g1:
+            torch.testing.assert_close(grads[n][i], g1[n][0], rtol=1e-4, atol=1e-6)
+
+
+# ------------------------------------------------------------------------ text classification
+@pytest.mark.parametrize("kind", list(PREFIXES))
+def test_every_reference_name_resolves(kind):
+    want = _reference_names(kind)
+    assert sorted(fixed_task_names(kind)) == sorted(want)
+    for name in want:
+        cfg = task_config(name)
+        assert cfg == fixed_task_spec(name) and cfg["dataset"]
+        task = build_task(name)
+        assert task.name == name
+        g = torch.Generator().manual_seed(0)
+        assert task.num_params() == sum(p.numel() for p in task.init_params(g).values())
+
+
+def test_text_specs_follow_their_names():
+    pat = re.compile(
+        r"FixedTextRNNClassification_imdb_patch(\d+)_(LSTM|GRU|VRNN|IRNN)(\d+)"
+        r"(?:_(tanh|relu))?(?:_(?:E|embed)(\d+))?(?:_(avg|last))?_bs(\d+)$"
+    )
+    for name, spec in ftc.SPECS.items():
+        patch, kind, units, act, embed, agg, bs = pat.match(name).groups()
+        assert spec["dataset"] == "imdb_reviews/subwords8k" and spec["num_classes"] == 2
+        assert (spec["patch_length"], spec["batch_size"]) == (int(patch), int(bs))
+        assert spec["embed_dim"] == int(embed or 64) and spec["vocab_size"] == 10000
+        assert spec["loss_compute"] == (agg or "last") and spec["trainable_init"] is True
+        assert spec["core"] == sonnet_core(kind, int(units), act or "tanh")
+        assert spec["num_per_valid"] == 3000 and spec["num_train"] is None
+
+
+def test_sonnet_default_inits():
+    """snt.Linear/LSTM: truncated normal 1/sqrt(fan_in); IRNN: identity; zero initial state."""
+    name = "FixedTextRNNClassification_imdb_patch32_IRNN64_relu_last_bs128"
+    p = build_task(name).init_params(torch.Generator().manual_seed(0))
+    assert torch.equal(p["rnn/hidden_to_hidden/w"], torch.eye(64))
+    w = p["rnn/in_to_hidden/w"]  # fan_in = embed 64
+    assert w.abs().max() <= 2 / 8 + 1e-6
+    assert abs(w.std().item() - TRUNC_STD / 8) < 0.01
+    assert not p["rnn/initial_state"].any() and not p["linear/b"].any()
+    assert abs(p["embed/embeddings"].std().item() - 1.0) < 0.01  # snt.Embed: N(0, 1)
+    lstm = build_task("FixedTextRNNClassification_imdb_patch32_LSTM128_bs128")
+    w = lstm.init_params(torch.Generator().manual_seed(0))["rnn/w_gates"]
+    assert w.shape == (64 + 128, 512)
+    assert abs(w.std().item() - TRUNC_STD / math.sqrt(192)) < 0.003
+    assert w.abs().max() <= 2 / math.sqrt(192) + 1e-6
+
+
+def _small(name: str, **edit) -> dict:
+    spec = fixed_task_spec(name)
+    spec.update(batch_size=5, **edit)
+    return spec
+
+
+@pytest.mark.parametrize("name", list(ftc.SPECS))
+def test_text_classification_vectorized_and_near_ln2(name):
+    spec = _small(name)
+    task = ftc.build(name, spec, dataset=FakeText(8184))
+    batch = task.batch("train", torch.Generator().manual_seed(1))
+    _check_vectorized(task, batch)
+    if "IRNN" not in name and "relu" not in name:  # relu cores start far from ln 2 (as TaskSet's)
+        losses = [
+            task.loss(task.init(1, torch.Generator().manual_seed(s)), batch).item()
+            for s in range(8)
+        ]
+        assert abs(sum(losses) / len(losses) - math.log(2)) < 0.25
+
+
+def test_text_tokens_clipped_to_vocab():
+    """TaskSet clips ids >= vocab_size to vocab_size - 1 before embedding."""
+    name = "FixedTextRNNClassification_imdb_patch32_GRU64_avg_bs128"
+    task = ftc.build(name, _small(name, vocab_size=50), dataset=FakeText(40))
+    batch = dict(task.batch("train", torch.Generator().manual_seed(0)))
+    params = task.init(2, torch.Generator().manual_seed(0))
+    at_clip = dict(batch, tokens=batch["tokens"].clamp(max=49).index_fill(1, torch.tensor([2]), 49))
+    beyond = dict(at_clip, tokens=at_clip["tokens"].index_fill(1, torch.tensor([2]), 7000))
+    torch.testing.assert_close(task.loss(params, at_clip), task.loss(params, beyond))
+    assert params["embed/embeddings"].shape == (2, 50, 64)
+
+
+@pytest.mark.parametrize("agg", ["last", "avg"])
+def test_text_pooling(agg):
+    """last = output at the final position (padding included); avg = mean over all positions."""
+    name = "FixedTextRNNClassification_imdb_patch32_VRNN64_tanh_avg_bs128"
+    task = ftc.build(name, _small(name, loss_compute=agg), dataset=FakeText(100))
+    batch = task.batch("train", torch.Generator().manual_seed(0))
+    p = task.init(1, torch.Generator().manual_seed(3))
+    x = p["embed/embeddings"][:, batch["tokens"].t()]
+    out = rnn_core_apply(task.core, p, x)  # [1, T, B, H]
+    feat = out[:, -1] if agg == "last" else out.mean(1)
+    logits = feat[0] @ p["linear/w"][0] + p["linear/b"][0]
+    want = torch.nn.functional.cross_entropy(logits, batch["label"])
+    torch.testing.assert_close(task.loss(p, batch)[0], want)
+
+
+def test_bad_spec_is_a_clear_error():
+    name = "FixedTextRNNClassification_imdb_patch32_GRU64_avg_bs128"
+    spec = fixed_task_spec(name)
+    del spec["embed_dim"]
+    with pytest.raises(ValueError, match="embed_dim"):
+        build_fixed_task(name, spec)
+    with pytest.raises(ValueError, match="loss_compute"):
+        build_fixed_task(name, dict(fixed_task_spec(name), loss_compute="mean"))
