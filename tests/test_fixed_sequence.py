@@ -12,6 +12,7 @@ import torch
 from taskset_torch.tasks.base import DataSource
 from taskset_torch.tasks.fixed import build_fixed_task, fixed_task_names, fixed_task_spec
 from taskset_torch.tasks.fixed import fixed_text_rnn_classification as ftc
+from taskset_torch.tasks.fixed import synthetic_sequence as syn
 from taskset_torch.tasks.fixed.sonnet_cores import TRUNC_STD, sonnet_core
 from taskset_torch.tasks.registry import build_task, task_config
 from taskset_torch.tasks.rnn import rnn_core_apply
@@ -19,6 +20,7 @@ from taskset_torch.tasks.rnn import rnn_core_apply
 NAMES_FILE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "fixed_task_names.txt"
 PREFIXES = {
     "fixed_text_rnn_classification": ("FixedTextRNNClassification_",),
+    "synthetic_sequence": ("Associative_", "Copy_"),
 }
 
 
@@ -170,3 +172,105 @@ def test_bad_spec_is_a_clear_error():
         build_fixed_task(name, spec)
     with pytest.raises(ValueError, match="loss_compute"):
         build_fixed_task(name, dict(fixed_task_spec(name), loss_compute="mean"))
+
+
+# ---------------------------------------------------------------------- synthetic sequences
+def _tiny_seq(name: str, units: int = 8) -> dict:
+    spec = fixed_task_spec(name)
+    kind = re.match(r"(?:Associative|Copy)_(LSTM|GRU|VRNN)", name).group(1)
+    spec.update(batch_size=4, core=sonnet_core(kind, units))
+    return spec
+
+
+def test_synthetic_specs_follow_their_names():
+    for name, spec in syn.SPECS.items():
+        m = re.match(
+            r"(Associative|Copy)_(LSTM|GRU|VRNN)(\d+)_BS(\d+)_(?:Pairs|Length)(\d+)_Tokens(\d+)$",
+            name,
+        )
+        kind, core, units, bs, n, tokens = m.groups()
+        assert spec["core"] == sonnet_core(core, int(units)) and spec["batch_size"] == int(bs)
+        if kind == "Associative":
+            assert spec["data"] == {"num_pairs": int(n), "num_tokens": int(tokens)}
+        else:
+            assert spec["data"] == {
+                "sequence_length": int(n),
+                "num_separator": 1,
+                "num_tokens": int(tokens),
+            }
+
+
+def test_associative_batches_are_taskset_s():
+    """k1 v1 .. kp vp <query> k: distinct keys; target = k's value at the last step only."""
+    task = build_task("Associative_LSTM128_BS128_Pairs5_Tokens20")
+    b = task.batch("valid_outer", torch.Generator().manual_seed(0))
+    inp, out, mask = b["input"], b["output"], b["loss_mask"]
+    assert inp.shape == out.shape == mask.shape == (128, 12) and task.symbols == 22
+    keys, values = inp[:, 0:10:2], inp[:, 1:10:2]
+    assert (keys < 20).all() and (values < 20).all() and (inp[:, 10] == 21).all()
+    assert all(len(set(k.tolist())) == 5 for k in keys)
+    hit = keys == inp[:, 11:12]
+    assert (hit.sum(1) == 1).all()
+    assert torch.equal(out[:, -1], values[hit])
+    assert (out[:, :-1] == 20).all()  # <empty>
+    assert torch.equal(mask, torch.zeros(128, 12).index_fill(1, torch.tensor([11]), 1.0))
+    assert len(set(values.flatten().tolist())) == 20  # values drawn with replacement
+
+
+def test_copy_batches_are_taskset_s():
+    task = build_task("Copy_LSTM128_BS128_Length5_Tokens10")
+    b = task.batch("test", torch.Generator().manual_seed(0))
+    inp, out, mask = b["input"], b["output"], b["loss_mask"]
+    assert inp.shape == (128, 11) and task.symbols == 12
+    assert (inp[:, :5] < 10).all() and (inp[:, 5] == 10).all() and (inp[:, 6:] == 11).all()
+    assert torch.equal(out[:, 6:], inp[:, :5]) and (out[:, :6] == 0).all()
+    assert (mask[:, :6] == 0).all() and (mask[:, 6:] == 1).all()
+
+
+def test_synthetic_splits_share_one_process():
+    task = build_task("Copy_GRU128_BS128_Length20_Tokens10")
+    a = task.batch("train", torch.Generator().manual_seed(5))
+    b = task.batch("test", torch.Generator().manual_seed(5))
+    c = task.batch("train", torch.Generator().manual_seed(6))
+    assert all(torch.equal(a[k], b[k]) for k in a) and not torch.equal(a["input"], c["input"])
+
+
+@pytest.mark.parametrize("name", ["Associative_GRU128_BS128_Pairs10_Tokens50",
+                                  "Copy_LSTM128_BS128_Length20_Tokens10",
+                                  "Copy_VRNN128_BS128_Length20_Tokens10"])  # fmt: skip
+def test_synthetic_vectorized_and_masked(name):
+    task = syn.build(name, _tiny_seq(name))
+    batch = task.batch("train", torch.Generator().manual_seed(0))
+    _check_vectorized(task, batch)
+    p = task.init(2, torch.Generator().manual_seed(1))
+    # Targets where the mask is 0 do not count.
+    other = dict(batch, output=torch.where(batch["loss_mask"] > 0, batch["output"], 1))
+    torch.testing.assert_close(task.loss(p, batch), task.loss(p, other))
+    # Reference: per-step Linear on the core outputs of one-hot inputs, mask-weighted mean.
+    x = torch.nn.functional.one_hot(batch["input"].t(), task.symbols).float()[None]
+    out = rnn_core_apply(task.core, {k: v[:1] for k, v in p.items()}, x)[0]  # [T, B, H]
+    logits = out @ p["linear/w"][0] + p["linear/b"][0]
+    ce = torch.nn.functional.cross_entropy(
+        logits.permute(1, 2, 0), batch["output"], reduction="none"
+    )
+    want = (ce * batch["loss_mask"]).sum() / batch["loss_mask"].sum()
+    torch.testing.assert_close(task.loss(p, batch)[0], want)
+
+
+@pytest.mark.parametrize("name", list(syn.SPECS))
+def test_synthetic_initial_loss_near_ln_symbols(name):
+    spec = fixed_task_spec(name)
+    spec["batch_size"] = 8
+    task = syn.build(name, spec)
+    loss = task.loss(task.init(1, torch.Generator().manual_seed(0)), task.batch(
+        "train", torch.Generator().manual_seed(0)))  # fmt: skip
+    assert abs(loss.item() - math.log(task.symbols)) < 0.3
+    assert task.data_sources[0].kind == "synthetic"
+
+
+def test_synthetic_bad_spec():
+    name = "Copy_LSTM128_BS128_Length20_Tokens10"
+    with pytest.raises(ValueError, match="num_pairs"):
+        build_fixed_task(name, dict(fixed_task_spec(name), data={"num_pairs": 3}))
+    with pytest.raises(ValueError, match="dataset"):
+        build_fixed_task(name, dict(fixed_task_spec(name), dataset="reverse_sequence"))
