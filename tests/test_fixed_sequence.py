@@ -11,6 +11,7 @@ import torch
 
 from taskset_torch.tasks.base import DataSource
 from taskset_torch.tasks.fixed import build_fixed_task, fixed_task_names, fixed_task_spec
+from taskset_torch.tasks.fixed import fixed_language_modeling as flm
 from taskset_torch.tasks.fixed import fixed_text_rnn_classification as ftc
 from taskset_torch.tasks.fixed import synthetic_sequence as syn
 from taskset_torch.tasks.fixed.sonnet_cores import TRUNC_STD, sonnet_core
@@ -21,6 +22,7 @@ NAMES_FILE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "fix
 PREFIXES = {
     "fixed_text_rnn_classification": ("FixedTextRNNClassification_",),
     "synthetic_sequence": ("Associative_", "Copy_"),
+    "fixed_language_modeling": ("FixedLM_",),
 }
 
 
@@ -274,3 +276,43 @@ def test_synthetic_bad_spec():
         build_fixed_task(name, dict(fixed_task_spec(name), data={"num_pairs": 3}))
     with pytest.raises(ValueError, match="dataset"):
         build_fixed_task(name, dict(fixed_task_spec(name), dataset="reverse_sequence"))
+
+
+# -------------------------------------------------------------------------- language models
+def test_lm_specs_follow_their_names():
+    for name, spec in flm.SPECS.items():
+        kind, units = re.match(
+            r"FixedLM_lm1b_patch128_(GRU|LSTM)(\d+)_embed64_avg_bs128$", name
+        ).groups()
+        assert spec["core"] == sonnet_core(kind, int(units))
+        assert (spec["dataset"], spec["patch_length"], spec["batch_size"]) == (
+            "lm1b/bytes",
+            128,
+            128,
+        )
+        assert (spec["vocab_size"], spec["embed_dim"], spec["num_per_valid"]) == (256, 64, 3000)
+        assert spec["trainable_init"] is True and spec["mask_padding"] is True
+
+
+@pytest.mark.parametrize("name", list(flm.SPECS)[:1] + list(flm.SPECS)[3:4])
+def test_lm_masked_loss(name):
+    spec = fixed_task_spec(name)
+    spec.update(batch_size=5, core=sonnet_core(spec["core"][0].upper(), 8))
+    task = flm.build(name, spec, dataset=FakeText(255))
+    batch = task.batch("train", torch.Generator().manual_seed(0))
+    assert (batch["mask"] == 0).any()
+    _check_vectorized(task, batch)
+    p = task.init(2, torch.Generator().manual_seed(0))
+    # Padding (at the end of a patch) changes nothing, whatever its ids.
+    noisy = dict(batch, tokens=torch.where(batch["mask"] > 0, batch["tokens"], 77))
+    torch.testing.assert_close(task.loss(p, batch), task.loss(p, noisy))
+    # Reference: predict token t+1 from outputs at t, mask[:, 1:]-weighted mean.
+    one = {k: v[:1] for k, v in p.items()}
+    out = rnn_core_apply(task.core, one, one["embed/embeddings"][:, batch["tokens"].t()])[0]
+    logits = out[:-1] @ one["linear/w"][0] + one["linear/b"][0]  # [T-1, B, 256]
+    ce = torch.nn.functional.cross_entropy(
+        logits.permute(1, 2, 0), batch["tokens"][:, 1:], reduction="none"
+    )
+    m = batch["mask"][:, 1:]
+    torch.testing.assert_close(task.loss(p, batch)[0], (ce * m).sum() / m.sum())
+    assert abs(task.loss(p, batch).mean().item() - math.log(256)) < 0.3
