@@ -116,8 +116,10 @@ def main() -> None:
     p.add_argument("--tasks", nargs="*")
     p.set_defaults(func=cmd_cost)
     args = parser.parse_args()
-    if getattr(args, "inits", 1) < 2 or getattr(args, "batches", 1) < 1:
+    if args.cmd == "initial" and (args.inits < 2 or args.batches < 1):
         parser.error("--inits must be >= 2 and --batches >= 1")
+    if args.cmd == "cost" and args.steps < 1:
+        parser.error("--steps must be >= 1")
     args.func(args)
 
 
