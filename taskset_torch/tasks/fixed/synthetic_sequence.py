@@ -75,6 +75,11 @@ for _c, _u, _bs, _len, _t in _COPY:
     )
 
 _KINDS = {"associative_sequence": "associative", "copy_sequence": "copy"}
+# Generator settings per dataset: (required, optional).
+_DATA_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "associative_sequence": (("num_pairs", "num_tokens"), ()),
+    "copy_sequence": (("sequence_length", "num_tokens"), ("num_separator",)),
+}
 
 
 class SequenceToSequenceRNNTask(Task):
@@ -137,12 +142,15 @@ def build(name: str, spec: dict[str, Any]) -> SequenceToSequenceRNNTask:
         raise ValueError(f"{name}: a spec must be a dict with keys {list(keys)}, got {spec!r}")
     if spec["dataset"] not in _KINDS:
         raise ValueError(f"{name}: dataset {spec['dataset']!r} is not one of {list(_KINDS)}")
-    if not isinstance(spec["data"], dict):
-        raise ValueError(f"{name}: data must be a dict of generator settings, got {spec['data']!r}")
-    try:
-        data = SequenceTaskData(_KINDS[spec["dataset"]], **spec["data"])
-    except TypeError as e:
-        raise ValueError(f"{name}: bad data settings {spec['data']!r}: {e}") from None
+    need = _DATA_KEYS[spec["dataset"]]
+    if not isinstance(spec["data"], dict) or not set(need[0]) <= set(spec["data"]) <= set(
+        sum(need, ())
+    ):
+        raise ValueError(
+            f"{name}: {spec['dataset']} data settings need {list(need[0])} (optional: "
+            f"{list(need[1])}), got {spec['data']!r}"
+        )
+    data = SequenceTaskData(_KINDS[spec["dataset"]], **spec["data"])
     return SequenceToSequenceRNNTask(
         data=data,
         batch_size=spec["batch_size"],
