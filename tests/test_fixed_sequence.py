@@ -272,7 +272,7 @@ def test_synthetic_initial_loss_near_ln_symbols(name):
 
 def test_synthetic_bad_spec():
     name = "Copy_LSTM128_BS128_Length20_Tokens10"
-    with pytest.raises(ValueError, match="need .sequence_length"):
+    with pytest.raises(ValueError, match=r"need \[.sequence_length"):
         build_fixed_task(name, dict(fixed_task_spec(name), data={"num_pairs": 3}))
     with pytest.raises(ValueError, match="dataset"):
         build_fixed_task(name, dict(fixed_task_spec(name), dataset="reverse_sequence"))
