@@ -103,10 +103,15 @@ def initialize(
         # tf.contrib.layers.variance_scaling_initializer() defaults: factor 2, fan_in, truncated
         # normal with stddev parameter sqrt(1.3 * factor / fan_in).
         return _truncated_normal(shape, math.sqrt(1.3 * 2.0 / fan_in), g)
+    if name == "identity":
+        # tf.initializers.identity(gain): TaskSet's fixed IRNN tasks; no family samples it.
+        if len(shape) != 2:
+            raise ValueError(f"the identity initializer needs a 2-D shape, got {tuple(shape)}")
+        return float(1.0 if arg is None else arg) * torch.eye(*shape)
     raise ValueError(
         f"unknown initializer {name!r}; valid: he_normal, he_uniform, glorot_normal, glorot_uniform, "
         "orthogonal, random_uniform, random_normal, truncated_normal, variance_scaling, "
-        "sonnet_default, contrib_variance_scaling"
+        "sonnet_default, contrib_variance_scaling, identity"
     )
 
 
