@@ -186,8 +186,9 @@ def _train_fitting(
 
     def report(n: int) -> None:
         nonlocal reported
-        reported += n * share
-        progress(n * share)
+        part = n if share == 1.0 else n * share  # whole steps while the unit runs as one
+        reported += part
+        progress(part)
 
     try:
         res = train_configs(
