@@ -529,28 +529,25 @@ def _cmd_compare(args: argparse.Namespace) -> None:
         _print_evaluation_table(per_k, f"{name} on {args.report_split}")
 
 
+def _write_text_atomic(path: str, text: str) -> None:
+    import os
+
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
 def _cmd_export(args: argparse.Namespace) -> None:
     from hparam_lists import export
 
     hlist = _load_hparam_list(args.hparam_list)
     try:
-        params = export.warm_start_params(hlist, args.n)
-        ranges = {
-            name: {"kind": p.kind, "low": p.low, "high": p.high}
-            if p.kind != "bool"
-            else {"kind": "bool"}
-            for name, p in export.search_space(hlist.space).items()
-        }
+        out = export.export_document(hlist, args.n, args.format)
     except (KeyError, ValueError) as e:
         raise CLIError(str(e.args[0]) if isinstance(e, KeyError) else str(e)) from None
-    if args.format == "optuna":
-        out = {"format": "optuna", "space": hlist.space, "enqueue_trials": params}
-    else:
-        out = {"format": "ray", "space": hlist.space, "points_to_evaluate": params}
-    out["search_space"] = ranges
     if args.out:
-        with open(args.out, "w") as f:
-            json.dump(out, f, indent=1)
+        _write_text_atomic(args.out, json.dumps(out, indent=1) + "\n")
     else:
         _print_json(out)
 

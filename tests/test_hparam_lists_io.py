@@ -292,53 +292,6 @@ def test_combine_merges_curve_objects():
 # ------------------------------------------------------------------------------ exports
 
 
-def test_optuna_warm_start_enqueues_the_list_in_order():
-    optuna = pytest.importorskip("optuna")
-    from hparam_lists.export import enqueue_in_study, optuna_distributions, warm_start_params
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    hlist = load_list("opt_list")
-    distributions = optuna_distributions("nadamw_grid")
-    for params in warm_start_params(hlist, 1000):  # every published config lies in the space
-        for name, value in params.items():
-            assert distributions[name]._contains(distributions[name].to_internal_repr(value))
-    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    enqueued = enqueue_in_study(study, hlist, 3)
-    for i in range(3):
-        trial = study.ask(distributions)
-        assert trial.params == enqueued[i] == hlist[i]
-        study.tell(trial, float(i))
-    assert study.ask(distributions).params != hlist[3]  # afterwards the sampler takes over
-    with pytest.raises(ValueError, match="n must be in 1..1000"):
-        warm_start_params(hlist, 0)
-
-
-def test_ray_tune_points_to_evaluate_come_first():
-    pytest.importorskip("ray.tune")
-    from ray.tune.experiment import Experiment
-    from ray.tune.search.basic_variant import BasicVariantGenerator
-
-    from hparam_lists.export import ray_param_space, ray_points_to_evaluate
-
-    hlist = load_list("opt_list")
-    points = ray_points_to_evaluate(hlist, 2)
-    space = ray_param_space("nadamw_grid", fixed={"training_steps": 100})
-    generator = BasicVariantGenerator(points_to_evaluate=points, random_state=0)
-    generator.add_configurations(
-        [Experiment("warm", lambda config: None, config=space, num_samples=3)]
-    )
-    configs = [generator.next_trial().config for _ in range(3)]
-    for i in range(2):
-        assert {k: configs[i][k] for k in hlist[i]} == hlist[i]
-        assert configs[i]["training_steps"] == 100
-    sampled = configs[2]
-    assert 1e-5 * 0.999 <= sampled["learning_rate"] <= 1.0 and isinstance(
-        sampled["use_nesterov"], bool
-    )
-    with pytest.raises(ValueError, match="clash"):
-        ray_param_space("nadamw_grid", fixed={"beta1": 0.9})
-
-
 def test_export_rejects_configs_outside_the_space():
     from hparam_lists.export import warm_start_params
 
@@ -397,7 +350,7 @@ def test_cli_learn_evaluate_compare_export(tmp_path, capsys):
     assert main(["export", "--list", "opt_list", "--n", "2", "--format", "optuna"]) == 0
     exp = json.loads(capsys.readouterr().out)
     assert exp["enqueue_trials"][0]["learning_rate"] == 0.0011948335721160095
-    assert exp["search_space"]["use_nesterov"] == {"kind": "bool"}
+    assert exp["search_space"]["use_nesterov"] == {"kind": "choice", "choices": [False, True]}
     assert main(["export", "--n", "1", "--format", "ray", "--out", str(tmp_path / "r.json")]) == 0
     assert len(json.loads((tmp_path / "r.json").read_text())["points_to_evaluate"]) == 1
 

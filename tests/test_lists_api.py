@@ -136,3 +136,122 @@ def test_improving_length_marks_the_filler():
     assert improving_length([5.0, 3.0]) == 2
     assert improving_length([1.0]) == 1
     assert load_list("opt_list").provenance.get("improving_length") is None  # unknown for it
+
+
+# ------------------------------------------------------------------------------ tuner glue
+
+
+def test_tuner_parameters_round_trip_every_published_entry():
+    from hparam_lists.tuning import config_from_tuner, tuner_from_config
+
+    hlist = load_list("opt_list")
+    for i in range(len(hlist)):
+        assert (
+            config_from_tuner(tuner_from_config(hlist[i], "nadamw_grid"), "nadamw_grid") == hlist[i]
+        )
+    with pytest.raises(ValueError, match="both 0"):
+        tuner_from_config({**hlist[0], "adamw_weight_decay": 0.0}, "nadamw_grid")
+    with pytest.raises(ValueError, match=r"one_minus_beta1=.* is outside \[0.001, 1.0\]"):
+        tuner_from_config({**hlist[0], "beta1": 0.9999}, "nadamw_grid")
+    params = tuner_from_config(hlist[0], "nadamw_grid")
+    del params["use_warmup"]
+    with pytest.raises(ValueError, match=r"\['use_warmup'\] are missing"):
+        config_from_tuner(params, "nadamw_grid")
+
+
+@pytest.mark.parametrize("space", ["nadamw_grid", "adam8p_wide_grid"])
+def test_suggest_hparams_samples_as_the_search_space_does(space):
+    optuna = pytest.importorskip("optuna")
+    from scipy.stats import ks_2samp
+
+    from hparam_lists.tuning import suggest_hparams
+    from taskset_torch.optimizers import get_space
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    n = 400
+    tuned = []
+    for _ in range(n):
+        trial = study.ask()
+        tuned.append(suggest_hparams(trial, space))
+        study.tell(trial, 0.0)
+    grid = [get_space(space).sample(s) for s in range(n)]
+    assert all(get_space(space).validate(c) == c for c in tuned)
+    # 1 - beta is log-uniform in both: the same distribution (the old export said uniform betas)
+    for field in ("beta1", "beta2", "learning_rate"):
+        a = np.log([1 - c[field] if "beta" in field else c[field] for c in tuned])
+        b = np.log([1 - c[field] if "beta" in field else c[field] for c in grid])
+        assert ks_2samp(a, b).pvalue > 1e-3, field
+    if space == "nadamw_grid":  # the "0 or logU" fields are 0 as often as TaskSet makes them 0
+        for field in ("warmup_fraction", "min_learning_rate_mult", "l2_weight_decay"):
+            zeros = np.mean([c[field] == 0 for c in tuned]), np.mean([c[field] == 0 for c in grid])
+            assert abs(zeros[0] - zeros[1]) < 0.12, (field, zeros)
+
+
+def test_optuna_warm_start_then_make_optimizer():
+    optuna = pytest.importorskip("optuna")
+    from hparam_lists.export import enqueue_in_study
+    from hparam_lists.tuning import make_optimizer, suggest_hparams
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    hlist = load_list("opt_list")
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    enqueued = enqueue_in_study(study, hlist, 3)
+    for i in range(4):
+        trial = study.ask()
+        cfg = suggest_hparams(trial, "nadamw_grid")
+        if i < 3:  # the list's entries come first, exactly
+            assert cfg == hlist[i] and trial.params == enqueued[i]
+        else:
+            assert cfg != hlist[3]
+        study.tell(trial, float(i))
+    # make_optimizer: same steps as optimizer_for_idx, from a config or from trial.params
+    for hparams in (hlist[1], enqueued[1]):
+        model = _model()
+        opt = make_optimizer(model.parameters(), hparams, "nadamw_grid", np.int64(50))
+        ref_model = _model()
+        ref = optimizer_for_idx(ref_model.parameters(), 1, 50)
+        assert _step_sizes(opt, model, 5) == _step_sizes(ref, ref_model, 5)
+    with pytest.raises(ValueError, match="missing"):
+        make_optimizer(_model().parameters(), {"learning_rate": 0.1}, "nadamw_grid", 10)
+
+
+def test_ray_tune_points_to_evaluate_come_first():
+    pytest.importorskip("ray.tune")
+    from ray.tune.experiment import Experiment
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+
+    from hparam_lists.export import ray_points_to_evaluate
+    from hparam_lists.tuning import config_from_tuner, ray_param_space
+
+    hlist = load_list("opt_list")
+    points = ray_points_to_evaluate(hlist, 2)
+    space = ray_param_space("nadamw_grid", fixed={"training_steps": 100})
+    generator = BasicVariantGenerator(points_to_evaluate=points, random_state=0)
+    generator.add_configurations(
+        [Experiment("warm", lambda config: None, config=space, num_samples=3)]
+    )
+    configs = [generator.next_trial().config for _ in range(3)]
+    for i in range(2):
+        assert config_from_tuner(configs[i], "nadamw_grid") == hlist[i]
+        assert configs[i]["training_steps"] == 100
+    sampled = config_from_tuner(configs[2], "nadamw_grid")
+    assert 1e-5 <= sampled["learning_rate"] <= 1.0 and 0 <= 1 - sampled["beta1"] <= 1.0
+    with pytest.raises(ValueError, match="clash"):
+        ray_param_space("nadamw_grid", fixed={"one_minus_beta1": 0.1})
+
+
+def test_export_prints_bounds_as_written(capsys):
+    from taskset_torch.cli import main
+
+    assert main(["export", "--list", "opt_list", "--n", "2", "--format", "optuna"]) == 0
+    text = capsys.readouterr().out
+    assert "9.99999" not in text and '"low": 1e-05' in text
+    doc = __import__("json").loads(text)
+    assert doc["search_space"]["one_minus_beta2"] == {
+        "kind": "log",
+        "low": 1e-05,
+        "high": 1.0,
+        "sets": "beta2 = 1 - x",
+    }
+    assert doc["configs"][1] == load_list("opt_list")[1]
