@@ -33,7 +33,12 @@ class CrossValidation:
     report_split: str
 
     def summary(self) -> list[dict[str, Any]]:
-        """Per k, across folds: median and mean speedup, capped count, mean losses."""
+        """Per k, the spread across folds: each fold's own speedup (on its held-out tasks), its
+        median and mean, how many folds were capped, and mean/median losses.
+
+        These per-fold statistics are not the headline speedup: :meth:`pooled` (what the
+        ``evaluate`` table and its JSON ``per_k`` show) scores all held-out tasks together.
+        """
         ks = self.folds[0].evaluation.ks
         out = []
         for i, k in enumerate(ks):
@@ -41,9 +46,11 @@ class CrossValidation:
             out.append(
                 {
                     "k": int(k),
-                    "median_speedup": float(np.median(speed)),
-                    "mean_speedup": float(speed.mean()),
-                    "n_capped": int(sum(bool(f.evaluation.speedup_capped[i]) for f in self.folds)),
+                    "fold_median_speedup": float(np.median(speed)),
+                    "fold_mean_speedup": float(speed.mean()),
+                    "n_capped_folds": int(
+                        sum(bool(f.evaluation.speedup_capped[i]) for f in self.folds)
+                    ),
                     "median_list_loss": float(
                         np.median([f.evaluation.list_loss[i] for f in self.folds])
                     ),

@@ -362,17 +362,58 @@ def _objective_from_args(args: argparse.Namespace):
         raise CLIError(str(e)) from None
 
 
-def _print_evaluation_table(per_k: list[dict], title: str) -> None:
+def _speedup_text(row: dict) -> str:
+    """A speedup as printed in tables: capped ones are lower bounds (pool size / k)."""
+    return (">=" if row["speedup_capped"] else "") + f"{row['speedup']:.2f}"
+
+
+def _print_evaluation_table(per_k: list[dict], title: str, pool_size: int, n_tasks: int) -> None:
     print(title)
     print(f"{'k':>5}  {'list loss [CI]':>26}  {'random loss [CI]':>26}  {'speedup':>9}")
     for row in per_k:
         lo, hi = row["list_ci"]
         rlo, rhi = row["random_ci"]
-        cap = " (capped)" if row["speedup_capped"] else ""
         print(
             f"{row['k']:>5}  {row['list_loss']:.4f} [{lo:.4f}, {hi:.4f}]  "
-            f"{row['random_loss']:.4f} [{rlo:.4f}, {rhi:.4f}]  {row['speedup']:>9.2f}{cap}"
+            f"{row['random_loss']:.4f} [{rlo:.4f}, {rhi:.4f}]  {_speedup_text(row):>9}"
         )
+    print(
+        f"speedup: random-search trials matching the list's mean loss over the {n_tasks} "
+        f"evaluated tasks, / k; '>=' = capped at the pool size ({pool_size}) / k"
+    )
+
+
+def _print_comparison_table(out: dict, report_split: str) -> None:
+    """Lists side by side per k, each later list's paired difference to the first with its CI."""
+    names = list(out["lists"])
+    first = names[0]
+    pct = f"{100 * out['ci_level']:g}%"
+    print(
+        f"{len(out['tasks'])} held-out tasks on {report_split}, pool of {out['pool_size']} configs; "
+        f"normalized loss (lower is better) [{pct} CI]"
+    )
+    for i, name in enumerate(names):
+        print(f"  ({chr(65 + i)}) {name}")
+    cols = [f"{'k':>4}"] + [f"{'(' + chr(65 + i) + ')':>24}" for i in range(len(names))]
+    cols += [f"{'(' + chr(65 + i) + ') - (A)':>28}" for i in range(1, len(names))]
+    cols += [f"{'random search':>24}"]
+    print("  ".join(cols))
+    diffs = {name: out["difference_vs_first"][name] for name in names[1:]}
+    for j, row in enumerate(out["lists"][first]):
+        cells = [f"{row['k']:>4}"]
+        for name in names:
+            r = out["lists"][name][j]
+            cells.append(f"{r['list_loss']:.4f} [{r['list_ci'][0]:.4f}, {r['list_ci'][1]:.4f}]")
+        for name in names[1:]:
+            d = diffs[name][j]
+            cells.append(f"{d['diff']:+.4f} [{d['ci'][0]:+.4f}, {d['ci'][1]:+.4f}]".rjust(28))
+        cells.append(
+            f"{row['random_loss']:.4f} [{row['random_ci'][0]:.4f}, {row['random_ci'][1]:.4f}]"
+        )
+        print("  ".join(c if k == 0 else c.rjust(24) for k, c in enumerate(cells)))
+    print("a difference below 0 means that list beats (A); an interval excluding 0 is significant")
+    if out.get("dropped_tasks"):
+        print(f"left out (missing some list entry): {', '.join(out['dropped_tasks'])}")
 
 
 def _cmd_learn(args: argparse.Namespace) -> None:
@@ -432,6 +473,7 @@ def _task_splits(args: argparse.Namespace, tasks: list[str]):
 
 def _cmd_evaluate(args: argparse.Namespace) -> None:
     from hparam_lists.crossval import cross_validate, evaluate_hparam_list
+    from hparam_lists.evaluate import SPEEDUP_DEFINITION
 
     curves = _list_curves(args)
     ks = args.ks
@@ -477,8 +519,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
                 "n_folds": len(cv.folds),
                 "pool_size": cv.folds[0].evaluation.pool_size,
                 "ci_level": args.ci,
+                "speedup_definition": SPEEDUP_DEFINITION,
                 # all held-out (fold, task) pairs together, each scored by a list learned without it
                 "per_k": result["pooled"],
+                # the spread over folds (each fold's own speedup); per_k is the headline
                 "summary": result["summary"],
                 "folds": result["folds"],
             }
@@ -487,7 +531,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     if args.json:
         _print_json(out)
     else:
-        _print_evaluation_table(out["per_k"], f"{out['mode']} on {args.report_split}")
+        n_tasks = len(out["tasks"]) if "tasks" in out else sum(len(f["test"]) for f in out["folds"])
+        _print_evaluation_table(
+            out["per_k"], f"{out['mode']} on {args.report_split}", out["pool_size"], n_tasks
+        )
 
 
 def _cmd_compare(args: argparse.Namespace) -> None:
@@ -525,8 +572,7 @@ def _cmd_compare(args: argparse.Namespace) -> None:
     if args.json:
         _print_json(out)
         return
-    for name, per_k in out["lists"].items():
-        _print_evaluation_table(per_k, f"{name} on {args.report_split}")
+    _print_comparison_table(out, args.report_split)
 
 
 def _write_text_atomic(path: str, text: str) -> None:
