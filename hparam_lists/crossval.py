@@ -148,7 +148,8 @@ def evaluate_hparam_list(
 ) -> tuple[ListEvaluation, tuple[str, ...]]:
     """Evaluate a stored list on the tasks of ``curves`` it was not learned on.
 
-    Refuses ``report_split`` equal to the split in the list's provenance. Returns the evaluation
+    Refuses ``report_split`` equal to the split in the list's provenance. ``ks`` defaults to
+    1..m, m the number of leading entries with curves here. Returns the evaluation
     and the tasks left out because the list was learned on them. The list's entries need names
     found in the curves (``<space>_seed<N>``).
     """
@@ -164,5 +165,14 @@ def evaluate_hparam_list(
     scores = compute_scores(
         curves.select_tasks(held), report_split, score=score, replicas=replicas
     ).complete()
+    if ks is None:  # the leading entries that have curves (a published list: those trained)
+        present = set(scores.config_names)
+        n = next((i for i, name in enumerate(names) if name not in present), len(names))
+        if n == 0:
+            raise KeyError(
+                f"{names[0]}, the list's first entry, is not in these curves; train the list's "
+                "first entries with the pool (generate --include-list LIST:10)"
+            )
+        ks = range(1, n + 1)
     evaluation = evaluate_list(scores, names, ks=ks, n_boot=n_boot, ci=ci, seed=seed)
     return evaluation, tuple(t for t in curves.tasks if t in learned_on)

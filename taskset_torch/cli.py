@@ -137,13 +137,21 @@ def _cmd_generate(args: argparse.Namespace) -> None:
     tasks = _task_names(args)
     if not tasks:
         raise CLIError("no tasks: give task names, or --family with --task-seeds")
+    configs = list(args.configs) + _included_list_configs(args.include_list or [], args.space)
+    n_evals = args.steps // max(args.eval_every, 1) + 1
+    if n_evals < 5 and not args.quiet:
+        print(
+            f"warning: --steps {args.steps} with --eval-every {args.eval_every} gives only "
+            f"{n_evals} evaluation points per curve; lists learn from curve means, aim for >= 5",
+            file=sys.stderr,
+        )
     cfg = TrainConfig(
         training_steps=args.steps,
         eval_every=args.eval_every,
         eval_batches=args.eval_batches,
         device=args.device,
     )
-    units = plan(tasks, args.space, args.configs, args.seeds, chunk_size=args.chunk)
+    units = plan(tasks, args.space, configs, args.seeds, chunk_size=args.chunk)
     store = CurveStore(os.path.expanduser(args.store))
     total = len(units) * cfg.training_steps
     with tqdm(total=total, unit="step", desc="generate", disable=args.quiet) as bar:
@@ -165,6 +173,31 @@ def _cmd_generate(args: argparse.Namespace) -> None:
         )
     if not args.quiet:
         print(f"{done} units computed, {len(units) - done} already in {args.store}")
+
+
+def _included_list_configs(specs: list[str], space: str) -> list[int]:
+    """Config seeds of the first N entries of each ``LIST:N`` (a published name or a file)."""
+
+    seeds: list[int] = []
+    for spec in specs:
+        name, sep, count = spec.rpartition(":")
+        if not sep or not name or not count.isdigit() or int(count) < 1:
+            raise CLIError(f"--include-list takes LIST:N (e.g. opt_list:10), got {spec!r}")
+        hlist = _load_hparam_list(name)
+        if hlist.space != space:
+            raise CLIError(
+                f"--include-list {name} holds {hlist.space} configs, but --space is {space}"
+            )
+        n = min(int(count), len(hlist))
+        for i, entry in enumerate(hlist.names[:n]):
+            prefix = f"{space}_seed"
+            if not (entry or "").startswith(prefix) or not entry[len(prefix) :].isdigit():
+                raise CLIError(
+                    f"--include-list {name}: entry {i} ({entry!r}) is not a {prefix}<N> config, "
+                    "so it cannot be trained by seed"
+                )
+            seeds.append(int(entry[len(prefix) :]))
+    return seeds
 
 
 def _add_task_commands(sub: argparse._SubParsersAction) -> None:
@@ -211,11 +244,25 @@ def _add_task_commands(sub: argparse._SubParsersAction) -> None:
         default=list(range(10)),
         help="config seeds of the space, e.g. 0-999 (default 0-9)",
     )
+    p.add_argument(
+        "--include-list",
+        action="append",
+        metavar="LIST:N",
+        help="also train the first N entries of a list (e.g. opt_list:10), so that compare can "
+        "evaluate it on these curves (repeatable)",
+    )
     p.add_argument("--seeds", type=parse_int_set, default=[0], help="replica seeds (default 0)")
     p.add_argument("--store", default="./store", help="curve store directory (default ./store)")
     p.add_argument("--steps", type=int, default=10000, help="training steps (default 10000)")
-    p.add_argument("--eval-every", type=int, default=200, help="steps between evaluations")
-    p.add_argument("--eval-batches", type=int, default=50, help="batches per evaluation point")
+    p.add_argument(
+        "--eval-every",
+        type=int,
+        default=200,
+        help="steps between evaluations (default 200); keep --steps / --eval-every >= 5",
+    )
+    p.add_argument(
+        "--eval-batches", type=int, default=50, help="batches per evaluation point (default 50)"
+    )
     p.add_argument("--chunk", type=int, default=100, help="configs trained together (default 100)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--backend", choices=["local", "ray"], default="local")
@@ -437,7 +484,13 @@ def _cmd_learn(args: argparse.Namespace) -> None:
         "length": len(hlist),
         "head": list(hlist.names[:10]),
         "objective_values": hlist.provenance["objective_values"][:10],
+        "improving_length": hlist.provenance["improving_length"],
     }
+    if hlist.provenance["improving_length"] < len(hlist):
+        report["note"] = (
+            f"the greedy objective stopped improving after {hlist.provenance['improving_length']} "
+            "entries; the rest of the list is the unused configs in index order (filler)"
+        )
     if args.bootstrap:
         stab = bootstrap_stability(
             scores.complete(),
@@ -598,6 +651,63 @@ def _cmd_export(args: argparse.Namespace) -> None:
         _print_json(out)
 
 
+def _cmd_curves(args: argparse.Namespace) -> None:
+    from hparam_lists.frames import load_curves_dataframe, write_curves_table
+
+    tasks = [t for t in args.tasks.split(",") if t] if args.tasks else None
+    try:
+        df = load_curves_dataframe(args.store, args.space, tasks)
+        path = write_curves_table(df, args.out)
+    except (OSError, ValueError, KeyError) as e:
+        raise CLIError(str(e.args[0]) if isinstance(e, KeyError) else str(e)) from None
+    print(
+        f"{len(df)} rows ({df['task'].nunique()} tasks, {df['config'].nunique()} configs) -> {path}"
+    )
+
+
+def _cmd_plot(args: argparse.Namespace) -> None:
+    from hparam_lists import plots
+
+    curves = _list_curves(args)
+    try:
+        if args.what == "curves":
+            if not args.task:
+                raise CLIError(
+                    f"plot curves needs --task (one of {', '.join(curves.tasks[:5])}, ...)"
+                )
+            entries: list[str] = []
+            if args.hparam_list:
+                hlist = _load_hparam_list(args.hparam_list)
+                entries = [n for n in hlist.names[: args.n] if n is not None]
+            fig = plots.task_curves_figure(
+                curves,
+                args.task,
+                split=args.report_split,
+                list_entries=entries,
+                list_name=args.hparam_list or "list",
+            )
+        else:
+            from hparam_lists.crossval import evaluate_hparam_list
+
+            if not args.hparam_list:
+                raise CLIError("plot list needs --list (a list name or JSON file)")
+            evaluation, _ = evaluate_hparam_list(
+                curves,
+                _load_hparam_list(args.hparam_list),
+                report_split=args.report_split,
+                score=args.score,
+                replicas=args.replicas,
+                ks=args.ks,
+                n_boot=args.n_boot,
+                seed=args.seed,
+            )
+            fig = plots.list_vs_random_figure(evaluation, title=args.hparam_list)
+        fig.savefig(args.out, dpi=120)
+    except (KeyError, ValueError, ImportError) as e:
+        raise CLIError(str(e.args[0]) if isinstance(e, KeyError) else str(e)) from None
+    print(f"wrote {args.out}")
+
+
 def _add_list_commands(sub: argparse._SubParsersAction) -> None:
     from hparam_lists.greedy import OBJECTIVES
     from hparam_lists.normalize import REPLICA_MODES, SCORE_KINDS
@@ -673,6 +783,36 @@ def _add_list_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="write the JSON here instead of printing it")
     p.set_defaults(func=_cmd_export)
 
+    p = sub.add_parser(
+        "curves",
+        help="export a store's curves as a tidy table (.parquet or .csv)",
+        description="Columns: task, config, one per hyperparameter, seed, step, split, loss. "
+        "In Python: hparam_lists.frames.load_curves_dataframe(store, space, tasks).",
+    )
+    p.add_argument("--store", required=True, metavar="DIR", help="a taskset-torch curve store")
+    p.add_argument("--space", required=True, help="search space, e.g. nadamw_grid")
+    p.add_argument("--tasks", help="comma-separated task names (default: all)")
+    p.add_argument("--out", required=True, help="output file, .parquet or .csv")
+    p.set_defaults(func=_cmd_curves)
+
+    p = sub.add_parser(
+        "plot",
+        help="draw a task's curves (plot curves) or a list vs random search (plot list)",
+    )
+    p.add_argument("what", choices=["curves", "list"])
+    curves_input(p)
+    p.add_argument("--task", help="plot curves: the task to draw")
+    p.add_argument("--list", dest="hparam_list", help="a list name (opt_list) or JSON file")
+    p.add_argument("--n", type=int, default=3, help="plot curves: list entries to draw (default 3)")
+    p.add_argument(
+        "--report-split", default="valid_outer", help="split to plot (default valid_outer)"
+    )
+    p.add_argument("--ks", type=parse_int_set, default=None, help="plot list: k values")
+    p.add_argument("--n-boot", type=int, default=1000, help="plot list: bootstrap samples")
+    p.add_argument("--seed", type=int, default=0, help="plot list: bootstrap seed")
+    p.add_argument("--out", required=True, help="image file (.png, .pdf, .svg)")
+    p.set_defaults(func=_cmd_plot)
+
 
 # --- end of hparam_lists commands ---
 
@@ -682,6 +822,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="taskset-torch",
         description="TaskSet in PyTorch: tasks, training curves and learned hyperparameter lists.",
     )
+    from taskset_torch import __version__
+
+    parser.add_argument("--version", action="version", version=f"taskset-torch {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_task_commands(sub)
     _add_list_commands(sub)
