@@ -174,5 +174,8 @@ def evaluate_hparam_list(
                 "first entries with the pool (generate --include-list LIST:10)"
             )
         ks = range(1, n + 1)
+        names = names[:n]
+    elif len(ks) and 1 <= max(ks) <= len(names):
+        names = names[: max(ks)]  # entries after the largest k need no curves
     evaluation = evaluate_list(scores, names, ks=ks, n_boot=n_boot, ci=ci, seed=seed)
     return evaluation, tuple(t for t in curves.tasks if t in learned_on)

@@ -139,7 +139,7 @@ def _cmd_generate(args: argparse.Namespace) -> None:
         raise CLIError("no tasks: give task names, or --family with --task-seeds")
     configs = list(args.configs) + _included_list_configs(args.include_list or [], args.space)
     n_evals = args.steps // max(args.eval_every, 1) + 1
-    if n_evals < 5 and not args.quiet:
+    if n_evals < 5:
         print(
             f"warning: --steps {args.steps} with --eval-every {args.eval_every} gives only "
             f"{n_evals} evaluation points per curve; lists learn from curve means, aim for >= 5",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -255,3 +257,173 @@ def test_export_prints_bounds_as_written(capsys):
         "sets": "beta2 = 1 - x",
     }
     assert doc["configs"][1] == load_list("opt_list")[1]
+
+
+# ------------------------------------------------------------------------------ command line
+
+
+def _store(root, n_tasks=4, names=None):
+    """A curve store of synthetic nadamw_grid curves (opt_list's configs and hyperparameters)."""
+    from hparam_lists.synthetic import synthetic_curves
+    from taskset_torch.store import CurveStore
+
+    published = load_list("opt_list")
+    hparams = dict(zip(published.names, published.configs))
+    names = names or [f"nadamw_grid_seed{i}" for i in range(12)]
+    synth = synthetic_curves(n_tasks, len(names), n_seeds=1, n_steps=5, seed=3)
+    store = CurveStore(root)
+    for t in range(n_tasks):
+        store.write_unit(
+            f"quadratic_family_seed{t}",
+            "nadamw_grid",
+            0,
+            names,
+            [hparams[n] for n in names],
+            synth.steps,
+            synth.values[t, :, 0],
+            np.full(len(names), 0.01),
+            [],
+            {"training_steps": 100},
+        )
+    return ["--store", str(root), "--space", "nadamw_grid"]
+
+
+def test_version_and_generate_options(tmp_path, capsys):
+    from taskset_torch import __version__
+    from taskset_torch.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert (
+        done.value.code == 0 and capsys.readouterr().out.strip() == f"taskset-torch {__version__}"
+    )
+    base = ["generate", "quadratic_family_seed3", "--space", "nadamw_grid", "--quiet"]
+    base += ["--store", str(tmp_path / "s"), "--steps", "4", "--eval-every", "2"]
+    for bad, message in [
+        ("opt_list", "takes LIST:N"),
+        ("opt_list:0", "takes LIST:N"),
+        ("nope:3", "neither a published list"),
+    ]:
+        assert main([*base, "--include-list", bad]) == 2
+        assert message in capsys.readouterr().err
+    assert main([*base, "--space", "adam8p_wide_grid", "--include-list", "opt_list:2"]) == 2
+    assert "holds nadamw_grid configs, but --space is adam8p_wide_grid" in capsys.readouterr().err
+    argv = [*base, "--configs", "0-1", "--include-list", "opt_list:2", "--eval-batches", "1"]
+    assert main(argv) == 0
+    assert "only 3 evaluation points" in capsys.readouterr().err
+    from taskset_torch.store import CurveStore
+
+    names = CurveStore(tmp_path / "s").read("quadratic_family_seed3", "nadamw_grid").config_names
+    assert sorted(names) == sorted(
+        ["nadamw_grid_seed0", "nadamw_grid_seed1", "nadamw_grid_seed251", "nadamw_grid_seed611"]
+    )
+    help_text = __import__("taskset_torch.cli", fromlist=["build_parser"]).build_parser()
+    sub = help_text._subparsers._group_actions[0].choices["generate"].format_help()
+    assert "(default 200)" in sub and "(default 50)" in sub
+
+
+def test_learn_marks_the_filler_and_compare_explains_missing_entries(tmp_path, capsys):
+    from taskset_torch.cli import main
+
+    src = _store(tmp_path / "s")
+    out = tmp_path / "l.json"
+    argv = ["learn", *src, "--tasks", "quadratic_family_seed0,quadratic_family_seed1"]
+    assert main([*argv, "--out", str(out)]) == 0
+    report = __import__("json").loads(capsys.readouterr().out)
+    n = report["improving_length"]
+    assert 1 <= n <= 12 and HParamList.load(out).provenance["improving_length"] == n
+    if n < 12:
+        assert f"stopped improving after {n} entries" in report["note"]
+    # opt_list's first entry (seed251) was never trained here: say how to train it
+    assert main(["compare", *src, "--lists", str(out), "opt_list"]) == 2
+    err = capsys.readouterr().err
+    assert "nadamw_grid_seed251, the first entry of opt_list" in err
+    assert "--include-list opt_list:10" in err
+
+
+def test_compare_runs_k_up_to_the_trained_entries(tmp_path, capsys):
+    from taskset_torch.cli import main
+
+    names = [f"nadamw_grid_seed{i}" for i in range(10)] + [
+        "nadamw_grid_seed251",
+        "nadamw_grid_seed611",
+    ]
+    src = _store(tmp_path / "s", names=names)
+    out = tmp_path / "l.json"
+    assert (
+        main(
+            [
+                "learn",
+                *src,
+                "--tasks",
+                "quadratic_family_seed0,quadratic_family_seed1",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    held = ["--tasks", "quadratic_family_seed2,quadratic_family_seed3"]
+    assert main(["compare", *src, *held, "--lists", str(out), "opt_list", "--n-boot", "50"]) == 0
+    table = capsys.readouterr().out
+    rows = [line.split()[0] for line in table.splitlines() if re.match(r"^\s+\d+\s", line)]
+    assert rows == ["1", "2"]  # opt_list has curves for its first 2 entries only
+    assert "(B) - (A)" in table and "2 held-out tasks" in table
+    assert main(["compare", *src, *held, "--lists", str(out), "opt_list", "--ks", "1,3"]) == 2
+    assert "only the first 2 of opt_list" in capsys.readouterr().err
+    assert main(["evaluate", *src, "--list", "opt_list", "--n-boot", "20", "--json"]) == 0
+    ev = __import__("json").loads(capsys.readouterr().out)
+    assert [r["k"] for r in ev["per_k"]] == [1, 2] and "speedup_definition" in ev
+
+
+def test_curves_table_and_plots(tmp_path, capsys):
+    pd = pytest.importorskip("pandas")
+    from hparam_lists.frames import load_curves_dataframe
+    from taskset_torch.cli import main
+
+    src = _store(tmp_path / "s", n_tasks=3)
+    for suffix in ("csv", "parquet"):
+        path = tmp_path / f"c.{suffix}"
+        assert main(["curves", *src, "--tasks", "quadratic_family_seed1", "--out", str(path)]) == 0
+        assert "12 configs" in capsys.readouterr().out
+        df = pd.read_csv(path) if suffix == "csv" else pd.read_parquet(path)
+        assert len(df) == 12 * 5 * 4  # configs x steps x splits, one seed
+        assert list(df.columns) == list(
+            load_curves_dataframe(tmp_path / "s", "nadamw_grid").columns
+        )
+    df = load_curves_dataframe(tmp_path / "s", "nadamw_grid")
+    assert df.columns[0] == "task" and list(df.columns[-4:]) == ["seed", "step", "split", "loss"]
+    row = df[(df.config == "nadamw_grid_seed3")].iloc[0]
+    assert (
+        row["beta1"]
+        == load_list("opt_list")[load_list("opt_list").names.index("nadamw_grid_seed3")]["beta1"]
+    )
+    assert main(["curves", *src, "--out", str(tmp_path / "c.xlsx")]) == 2
+    assert "use .parquet or .csv" in capsys.readouterr().err
+    assert main(["curves", *src, "--tasks", "nope", "--out", str(tmp_path / "c.csv")]) == 2
+    assert "no nadamw_grid curves for tasks ['nope']" in capsys.readouterr().err
+
+    pytest.importorskip("matplotlib")
+    fig = tmp_path / "curves.png"
+    argv = ["plot", "curves", *src, "--task", "quadratic_family_seed0", "--list", "opt_list"]
+    assert main([*argv, "--out", str(fig)]) == 0 and fig.stat().st_size > 10_000
+    assert main(["plot", "curves", *src, "--out", str(fig)]) == 2
+    assert "needs --task" in capsys.readouterr().err
+    hlist = tmp_path / "l.json"
+    assert (
+        main(
+            [
+                "learn",
+                *src,
+                "--tasks",
+                "quadratic_family_seed0,quadratic_family_seed1",
+                "--out",
+                str(hlist),
+            ]
+        )
+        == 0
+    )
+    fig = tmp_path / "list.png"
+    argv = ["plot", "list", *src, "--list", str(hlist), "--ks", "1-5", "--n-boot", "20"]
+    assert main([*argv, "--out", str(fig)]) == 0 and fig.stat().st_size > 10_000
