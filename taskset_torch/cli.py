@@ -602,7 +602,10 @@ def _cmd_compare(args: argparse.Namespace) -> None:
     learned_on = {t for h in lists.values() for t in h.provenance.get("tasks", [])}
     held = [t for t in curves.tasks if t not in learned_on]
     if not held:
-        raise CLIError("every task of the curves was used to learn one of the lists")
+        raise CLIError(
+            "every task of the curves was used to learn one of the lists; compare on held-out "
+            "tasks (curves of tasks no list was learned on, chosen with --tasks)"
+        )
     try:
         for hlist in lists.values():
             if "split" in hlist.provenance:

@@ -171,7 +171,7 @@ def test_suggest_hparams_samples_as_the_search_space_does(space):
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    n = 400
+    n = 300
     tuned = []
     for _ in range(n):
         trial = study.ask()
