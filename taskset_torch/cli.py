@@ -137,7 +137,7 @@ def _cmd_generate(args: argparse.Namespace) -> None:
     tasks = _task_names(args)
     if not tasks:
         raise CLIError("no tasks: give task names, or --family with --task-seeds")
-    configs = list(args.configs) + _included_list_configs(args.include_list or [], args.space)
+    args.configs = list(args.configs) + _included_list_configs(args.include_list or [], args.space)
     n_evals = args.steps // max(args.eval_every, 1) + 1
     if n_evals < 5:
         print(
@@ -151,7 +151,7 @@ def _cmd_generate(args: argparse.Namespace) -> None:
         eval_batches=args.eval_batches,
         device=args.device,
     )
-    units = plan(tasks, args.space, configs, args.seeds, chunk_size=args.chunk)
+    units = plan(tasks, args.space, args.configs, args.seeds, chunk_size=args.chunk)
     store = CurveStore(os.path.expanduser(args.store))
     total = len(units) * cfg.training_steps
     with tqdm(total=total, unit="step", desc="generate", disable=args.quiet) as bar:
@@ -173,31 +173,6 @@ def _cmd_generate(args: argparse.Namespace) -> None:
         )
     if not args.quiet:
         print(f"{done} units computed, {len(units) - done} already in {args.store}")
-
-
-def _included_list_configs(specs: list[str], space: str) -> list[int]:
-    """Config seeds of the first N entries of each ``LIST:N`` (a published name or a file)."""
-
-    seeds: list[int] = []
-    for spec in specs:
-        name, sep, count = spec.rpartition(":")
-        if not sep or not name or not count.isdigit() or int(count) < 1:
-            raise CLIError(f"--include-list takes LIST:N (e.g. opt_list:10), got {spec!r}")
-        hlist = _load_hparam_list(name)
-        if hlist.space != space:
-            raise CLIError(
-                f"--include-list {name} holds {hlist.space} configs, but --space is {space}"
-            )
-        n = min(int(count), len(hlist))
-        for i, entry in enumerate(hlist.names[:n]):
-            prefix = f"{space}_seed"
-            if not (entry or "").startswith(prefix) or not entry[len(prefix) :].isdigit():
-                raise CLIError(
-                    f"--include-list {name}: entry {i} ({entry!r}) is not a {prefix}<N> config, "
-                    "so it cannot be trained by seed"
-                )
-            seeds.append(int(entry[len(prefix) :]))
-    return seeds
 
 
 def _add_task_commands(sub: argparse._SubParsersAction) -> None:
@@ -254,15 +229,8 @@ def _add_task_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", type=parse_int_set, default=[0], help="replica seeds (default 0)")
     p.add_argument("--store", default="./store", help="curve store directory (default ./store)")
     p.add_argument("--steps", type=int, default=10000, help="training steps (default 10000)")
-    p.add_argument(
-        "--eval-every",
-        type=int,
-        default=200,
-        help="steps between evaluations (default 200); keep --steps / --eval-every >= 5",
-    )
-    p.add_argument(
-        "--eval-batches", type=int, default=50, help="batches per evaluation point (default 50)"
-    )
+    p.add_argument("--eval-every", type=int, default=200, help="steps between evaluations")
+    p.add_argument("--eval-batches", type=int, default=50, help="batches per evaluation point")
     p.add_argument("--chunk", type=int, default=100, help="configs trained together (default 100)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--backend", choices=["local", "ray"], default="local")
@@ -270,6 +238,7 @@ def _add_task_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--gpus-per-unit", type=float, default=0.0, help="GPUs per unit on Ray")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_generate)
+    _help_with_defaults(p, {"eval_every": "; keep --steps / --eval-every >= 5"}, "eval_batches")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -395,6 +364,38 @@ def _load_hparam_list(name: str):
         return load_list(name)
     except (OSError, ValueError) as e:
         raise CLIError(str(e)) from None
+
+
+def _help_with_defaults(p: argparse.ArgumentParser, notes: dict[str, str], *more: str) -> None:
+    """Append ``(default X)`` and an optional note to the help of the named options."""
+    for action in p._actions:
+        if action.dest in notes or action.dest in more:
+            action.help = f"{action.help} (default %(default)s){notes.get(action.dest, '')}"
+
+
+def _included_list_configs(specs: list[str], space: str) -> list[int]:
+    """Config seeds of the first N entries of each ``LIST:N`` (a published name or a file)."""
+
+    seeds: list[int] = []
+    for spec in specs:
+        name, sep, count = spec.rpartition(":")
+        if not sep or not name or not count.isdigit() or int(count) < 1:
+            raise CLIError(f"--include-list takes LIST:N (e.g. opt_list:10), got {spec!r}")
+        hlist = _load_hparam_list(name)
+        if hlist.space != space:
+            raise CLIError(
+                f"--include-list {name} holds {hlist.space} configs, but --space is {space}"
+            )
+        n = min(int(count), len(hlist))
+        for i, entry in enumerate(hlist.names[:n]):
+            prefix = f"{space}_seed"
+            if not (entry or "").startswith(prefix) or not entry[len(prefix) :].isdigit():
+                raise CLIError(
+                    f"--include-list {name}: entry {i} ({entry!r}) is not a {prefix}<N> config, "
+                    "so it cannot be trained by seed"
+                )
+            seeds.append(int(entry[len(prefix) :]))
+    return seeds
 
 
 def _objective_from_args(args: argparse.Namespace):
