@@ -55,6 +55,10 @@ def list_vs_random(curves, splits, title: str, path: Path, ks) -> dict:
     a.legend()
     b.plot(ev.ks, ev.speedup)
     b.fill_between(ev.ks, ev.speedup_ci[:, 0], ev.speedup_ci[:, 1], alpha=0.3)
+    capped = ev.speedup_capped
+    if capped.any():  # lower bounds: random search needed the whole pool
+        b.plot(ev.ks[capped], ev.speedup[capped], "o", mfc="none", color="C3", label="capped (>=)")
+        b.legend()
     b.set(
         xscale="log",
         yscale="log",

@@ -262,6 +262,14 @@ def _cmd_generate(args: argparse.Namespace) -> None:
     tasks = _task_names(args)
     if not tasks:
         raise CLIError("no tasks: give task names, or --family with --task-seeds")
+    args.configs = list(args.configs) + _included_list_configs(args.include_list or [], args.space)
+    n_evals = args.steps // max(args.eval_every, 1) + 1
+    if n_evals < 5:
+        print(
+            f"warning: --steps {args.steps} with --eval-every {args.eval_every} gives only "
+            f"{n_evals} evaluation points per curve; lists learn from curve means, aim for >= 5",
+            file=sys.stderr,
+        )
     cfg = TrainConfig(
         training_steps=args.steps,
         eval_every=args.eval_every,
@@ -348,6 +356,13 @@ def _add_task_commands(sub: argparse._SubParsersAction) -> None:
         default=list(range(10)),
         help="config seeds of the space, e.g. 0-999 (default 0-9)",
     )
+    p.add_argument(
+        "--include-list",
+        action="append",
+        metavar="LIST:N",
+        help="also train the first N entries of a list (e.g. opt_list:10), so that compare can "
+        "evaluate it on these curves (repeatable)",
+    )
     p.add_argument("--seeds", type=parse_int_set, default=[0], help="replica seeds (default 0)")
     p.add_argument("--store", default="./store", help="curve store directory (default ./store)")
     p.add_argument(
@@ -372,6 +387,7 @@ def _add_task_commands(sub: argparse._SubParsersAction) -> None:
         "curves aside (in <task>/<space>/.set_aside/) and start it over",
     )
     p.set_defaults(func=_cmd_generate)
+    _help_with_defaults(p, {"eval_every": "; keep --steps / --eval-every >= 5"}, "eval_batches")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -556,6 +572,38 @@ def _load_hparam_list(name: str):
     return load_list(name)
 
 
+def _help_with_defaults(p: argparse.ArgumentParser, notes: dict[str, str], *more: str) -> None:
+    """Append ``(default X)`` and an optional note to the help of the named options."""
+    for action in p._actions:
+        if action.dest in notes or action.dest in more:
+            action.help = f"{action.help} (default %(default)s){notes.get(action.dest, '')}"
+
+
+def _included_list_configs(specs: list[str], space: str) -> list[int]:
+    """Config seeds of the first N entries of each ``LIST:N`` (a published name or a file)."""
+
+    seeds: list[int] = []
+    for spec in specs:
+        name, sep, count = spec.rpartition(":")
+        if not sep or not name or not count.isdigit() or int(count) < 1:
+            raise CLIError(f"--include-list takes LIST:N (e.g. opt_list:10), got {spec!r}")
+        hlist = _load_hparam_list(name)
+        if hlist.space != space:
+            raise CLIError(
+                f"--include-list {name} holds {hlist.space} configs, but --space is {space}"
+            )
+        n = min(int(count), len(hlist))
+        for i, entry in enumerate(hlist.names[:n]):
+            prefix = f"{space}_seed"
+            if not (entry or "").startswith(prefix) or not entry[len(prefix) :].isdigit():
+                raise CLIError(
+                    f"--include-list {name}: entry {i} ({entry!r}) is not a {prefix}<N> config, "
+                    "so it cannot be trained by seed"
+                )
+            seeds.append(int(entry[len(prefix) :]))
+    return seeds
+
+
 def _objective_from_args(args: argparse.Namespace):
     from hparam_lists.greedy import get_objective
 
@@ -565,17 +613,58 @@ def _objective_from_args(args: argparse.Namespace):
     return get_objective(args.objective, **params)
 
 
-def _print_evaluation_table(per_k: list[dict], title: str) -> None:
+def _speedup_text(row: dict) -> str:
+    """A speedup as printed in tables: capped ones are lower bounds (pool size / k)."""
+    return (">=" if row["speedup_capped"] else "") + f"{row['speedup']:.2f}"
+
+
+def _print_evaluation_table(per_k: list[dict], title: str, pool_size: int, n_tasks: int) -> None:
     print(title)
     print(f"{'k':>5}  {'list loss [CI]':>26}  {'random loss [CI]':>26}  {'speedup':>9}")
     for row in per_k:
         lo, hi = row["list_ci"]
         rlo, rhi = row["random_ci"]
-        cap = " (capped)" if row["speedup_capped"] else ""
         print(
             f"{row['k']:>5}  {row['list_loss']:.4f} [{lo:.4f}, {hi:.4f}]  "
-            f"{row['random_loss']:.4f} [{rlo:.4f}, {rhi:.4f}]  {row['speedup']:>9.2f}{cap}"
+            f"{row['random_loss']:.4f} [{rlo:.4f}, {rhi:.4f}]  {_speedup_text(row):>9}"
         )
+    print(
+        f"speedup: random-search trials matching the list's mean loss over the {n_tasks} "
+        f"evaluated tasks, / k; '>=' = capped at the pool size ({pool_size}) / k"
+    )
+
+
+def _print_comparison_table(out: dict, report_split: str) -> None:
+    """Lists side by side per k, each later list's paired difference to the first with its CI."""
+    names = list(out["lists"])
+    first = names[0]
+    pct = f"{100 * out['ci_level']:g}%"
+    print(
+        f"{len(out['tasks'])} held-out tasks on {report_split}, pool of {out['pool_size']} configs; "
+        f"normalized loss (lower is better) [{pct} CI]"
+    )
+    for i, name in enumerate(names):
+        print(f"  ({chr(65 + i)}) {name}")
+    cols = [f"{'k':>4}"] + [f"{'(' + chr(65 + i) + ')':>24}" for i in range(len(names))]
+    cols += [f"{'(' + chr(65 + i) + ') - (A)':>28}" for i in range(1, len(names))]
+    cols += [f"{'random search':>24}"]
+    print("  ".join(cols))
+    diffs = {name: out["difference_vs_first"][name] for name in names[1:]}
+    for j, row in enumerate(out["lists"][first]):
+        cells = [f"{row['k']:>4}"]
+        for name in names:
+            r = out["lists"][name][j]
+            cells.append(f"{r['list_loss']:.4f} [{r['list_ci'][0]:.4f}, {r['list_ci'][1]:.4f}]")
+        for name in names[1:]:
+            d = diffs[name][j]
+            cells.append(f"{d['diff']:+.4f} [{d['ci'][0]:+.4f}, {d['ci'][1]:+.4f}]".rjust(28))
+        cells.append(
+            f"{row['random_loss']:.4f} [{row['random_ci'][0]:.4f}, {row['random_ci'][1]:.4f}]"
+        )
+        print("  ".join(c if k == 0 else c.rjust(24) for k, c in enumerate(cells)))
+    print("a difference below 0 means that list beats (A); an interval excluding 0 is significant")
+    if out.get("dropped_tasks"):
+        print(f"left out (missing some list entry): {', '.join(out['dropped_tasks'])}")
 
 
 def _cmd_learn(args: argparse.Namespace) -> None:
@@ -614,7 +703,13 @@ def _cmd_learn(args: argparse.Namespace) -> None:
         "length": len(hlist),
         "head": list(hlist.names[:10]),
         "objective_values": hlist.provenance["objective_values"][:10],
+        "improving_length": hlist.provenance["improving_length"],
     }
+    if hlist.provenance["improving_length"] < len(hlist):
+        report["note"] = (
+            f"the greedy objective stopped improving after {hlist.provenance['improving_length']} "
+            "entries; the rest of the list is the unused configs in index order (filler)"
+        )
     if args.bootstrap:
         stab = bootstrap_stability(
             scores.complete(),
@@ -647,6 +742,7 @@ def _task_splits(args: argparse.Namespace, tasks: list[str]):
 
 def _cmd_evaluate(args: argparse.Namespace) -> None:
     from hparam_lists.crossval import cross_validate, evaluate_hparam_list
+    from hparam_lists.evaluate import SPEEDUP_DEFINITION
 
     curves = _list_curves(args)
     ks = args.ks
@@ -691,15 +787,20 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
             "n_folds": len(cv.folds),
             "pool_size": cv.folds[0].evaluation.pool_size,
             "ci_level": args.ci,
+            "speedup_definition": SPEEDUP_DEFINITION,
             # all held-out (fold, task) pairs together, each scored by a list learned without it
             "per_k": result["pooled"],
+            # the spread over folds (each fold's own speedup); per_k is the headline
             "summary": result["summary"],
             "folds": result["folds"],
         }
     if args.json:
         _print_json(out)
     else:
-        _print_evaluation_table(out["per_k"], f"{out['mode']} on {args.report_split}")
+        n_tasks = len(out["tasks"]) if "tasks" in out else sum(len(f["test"]) for f in out["folds"])
+        _print_evaluation_table(
+            out["per_k"], f"{out['mode']} on {args.report_split}", out["pool_size"], n_tasks
+        )
 
 
 def _cmd_compare(args: argparse.Namespace) -> None:
@@ -717,7 +818,10 @@ def _cmd_compare(args: argparse.Namespace) -> None:
     learned_on = {t for h in lists.values() for t in h.provenance.get("tasks", [])}
     held = [t for t in curves.tasks if t not in learned_on]
     if not held:
-        raise CLIError("every task of the curves was used to learn one of the lists")
+        raise CLIError(
+            "every task of the curves was used to learn one of the lists; compare on held-out "
+            "tasks (curves of tasks no list was learned on, chosen with --tasks)"
+        )
     for hlist in lists.values():
         if "split" in hlist.provenance:
             check_report_split(hlist.provenance["split"], args.report_split)
@@ -737,8 +841,16 @@ def _cmd_compare(args: argparse.Namespace) -> None:
     if args.json:
         _print_json(out)
         return
-    for name, per_k in out["lists"].items():
-        _print_evaluation_table(per_k, f"{name} on {args.report_split}")
+    _print_comparison_table(out, args.report_split)
+
+
+def _write_text_atomic(path: str, text: str) -> None:
+    import os
+
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
 
 
 def _cmd_export(args: argparse.Namespace) -> None:
@@ -747,22 +859,68 @@ def _cmd_export(args: argparse.Namespace) -> None:
     if args.out:
         args.out = _check_out_path(args.out, "--out")  # before the work, not after it
     hlist = _load_hparam_list(args.hparam_list)
-    params = export.warm_start_params(hlist, args.n)
-    ranges = {
-        name: {"kind": p.kind, "low": p.low, "high": p.high}
-        if p.kind != "bool"
-        else {"kind": "bool"}
-        for name, p in export.search_space(hlist.space).items()
-    }
-    if args.format == "optuna":
-        out = {"format": "optuna", "space": hlist.space, "enqueue_trials": params}
-    else:
-        out = {"format": "ray", "space": hlist.space, "points_to_evaluate": params}
-    out["search_space"] = ranges
+    out = export.export_document(hlist, args.n, args.format)
     if args.out:
         _write_text_atomic(args.out, json.dumps(out, indent=1) + "\n")
     else:
         _print_json(out)
+
+
+def _cmd_curves(args: argparse.Namespace) -> None:
+    from hparam_lists.frames import load_curves_dataframe, write_curves_table
+
+    tasks = [t for t in args.tasks.split(",") if t] if args.tasks else None
+    try:
+        df = load_curves_dataframe(args.store, args.space, tasks)
+        path = write_curves_table(df, args.out)
+    except (OSError, ValueError, KeyError) as e:
+        raise CLIError(str(e.args[0]) if isinstance(e, KeyError) else str(e)) from None
+    print(
+        f"{len(df)} rows ({df['task'].nunique()} tasks, {df['config'].nunique()} configs) -> {path}"
+    )
+
+
+def _cmd_plot(args: argparse.Namespace) -> None:
+    from hparam_lists import plots
+
+    curves = _list_curves(args)
+    try:
+        if args.what == "curves":
+            if not args.task:
+                raise CLIError(
+                    f"plot curves needs --task (one of {', '.join(curves.tasks[:5])}, ...)"
+                )
+            entries: list[str] = []
+            if args.hparam_list:
+                hlist = _load_hparam_list(args.hparam_list)
+                entries = [n for n in hlist.names[: args.n] if n is not None]
+            fig = plots.task_curves_figure(
+                curves,
+                args.task,
+                split=args.report_split,
+                list_entries=entries,
+                list_name=args.hparam_list or "list",
+            )
+        else:
+            from hparam_lists.crossval import evaluate_hparam_list
+
+            if not args.hparam_list:
+                raise CLIError("plot list needs --list (a list name or JSON file)")
+            evaluation, _ = evaluate_hparam_list(
+                curves,
+                _load_hparam_list(args.hparam_list),
+                report_split=args.report_split,
+                score=args.score,
+                replicas=args.replicas,
+                ks=args.ks,
+                n_boot=args.n_boot,
+                seed=args.seed,
+            )
+            fig = plots.list_vs_random_figure(evaluation, title=args.hparam_list)
+        fig.savefig(args.out, dpi=120)
+    except (KeyError, ValueError, ImportError) as e:
+        raise CLIError(str(e.args[0]) if isinstance(e, KeyError) else str(e)) from None
+    print(f"wrote {args.out}")
 
 
 def _add_list_commands(sub: argparse._SubParsersAction) -> None:
@@ -848,6 +1006,36 @@ def _add_list_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="write the JSON here instead of printing it")
     p.set_defaults(func=_cmd_export)
 
+    p = sub.add_parser(
+        "curves",
+        help="export a store's curves as a tidy table (.parquet or .csv)",
+        description="Columns: task, config, one per hyperparameter, seed, step, split, loss. "
+        "In Python: hparam_lists.frames.load_curves_dataframe(store, space, tasks).",
+    )
+    p.add_argument("--store", required=True, metavar="DIR", help="a taskset-torch curve store")
+    p.add_argument("--space", required=True, help="search space, e.g. nadamw_grid")
+    p.add_argument("--tasks", help="comma-separated task names (default: all)")
+    p.add_argument("--out", required=True, help="output file, .parquet or .csv")
+    p.set_defaults(func=_cmd_curves)
+
+    p = sub.add_parser(
+        "plot",
+        help="draw a task's curves (plot curves) or a list vs random search (plot list)",
+    )
+    p.add_argument("what", choices=["curves", "list"])
+    curves_input(p)
+    p.add_argument("--task", help="plot curves: the task to draw")
+    p.add_argument("--list", dest="hparam_list", help="a list name (opt_list) or JSON file")
+    p.add_argument("--n", type=int, default=3, help="plot curves: list entries to draw (default 3)")
+    p.add_argument(
+        "--report-split", default="valid_outer", help="split to plot (default valid_outer)"
+    )
+    p.add_argument("--ks", type=parse_int_set, default=None, help="plot list: k values")
+    p.add_argument("--n-boot", type=int, default=1000, help="plot list: bootstrap samples")
+    p.add_argument("--seed", type=int, default=0, help="plot list: bootstrap seed")
+    p.add_argument("--out", required=True, help="image file (.png, .pdf, .svg)")
+    p.set_defaults(func=_cmd_plot)
+
 
 # --- end of hparam_lists commands ---
 
@@ -857,6 +1045,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="taskset-torch",
         description="TaskSet in PyTorch: tasks, training curves and learned hyperparameter lists.",
     )
+    from taskset_torch import __version__
+
+    parser.add_argument("--version", action="version", version=f"taskset-torch {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_task_commands(sub)
     _add_list_commands(sub)
