@@ -681,7 +681,7 @@ def _cmd_transfer(args: argparse.Namespace) -> None:
         budget=args.budget,
         backend=args.backend,
         cache_dir=out / "cache",
-        problem=f"{args.problem}:{args.scale}",
+        problem=json.dumps({"problem": args.problem, "scale": args.scale, **problem.config}),
         progress=not args.quiet,
         ray_address=args.ray_address,
     )
