@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scale", choices=["ci", "cpu", "gpu"], default="cpu")
     p.add_argument("--out", default=str(ROOT / "experiments" / "results" / "transfer"))
     p.add_argument("--budget", type=float, default=None, help="seconds per problem")
+    p.add_argument("--order", choices=["trial", "seed"], default="trial")
     p.add_argument("--backend", choices=["local", "ray"], default="local")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=0)
@@ -49,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
             f"--seeds={args.seeds}",
             f"--scale={args.scale}",
             f"--out={Path(args.out) / f'{problem}_{args.scale}'}",
+            f"--order={args.order}",
             f"--backend={args.backend}",
             f"--device={args.device}",
             f"--threads={args.threads}",

@@ -390,6 +390,7 @@ def evaluate_transfer(
     backend: str = "local",
     cache_dir: str | os.PathLike | None = None,
     problem: str | None = None,
+    order: str = "trial",
     progress: bool = False,
     ray_address: str | None = None,
 ) -> Any:
@@ -399,8 +400,10 @@ def evaluate_transfer(
     finite loss of trials 0..trial of that method and seed; inf until one is finite), seconds,
     reused. ``seeds``: a count (0..n-1) or explicit seeds. ``budget``: seconds after which no new
     trial starts (the rows run so far are returned; rerun with the same ``cache_dir`` to go on).
-    Local runs go trial index first (trial 0 of every method and seed, then trial 1, ...), so a
-    stopped run leaves every method with the same number of trials. ``backend="ray"`` runs the
+    ``order="trial"`` runs trial 0 of every method and seed, then trial 1, ...: a stopped run
+    leaves every method with the same number of trials. ``order="seed"`` finishes all k trials of
+    every method for one seed before the next seed: a stopped run leaves complete curves for fewer
+    seeds. ``backend="ray"`` runs the
     ready trials in parallel (TPE stays sequential within a seed). With ``cache_dir``, each
     (method, seed, trial) result is a JSON file and is never computed twice; a trial equal to one
     already run (same optimizer and seed, e.g. the same Adam learning rate in both sweep orders)
@@ -408,6 +411,8 @@ def evaluate_transfer(
     """
     import pandas as pd
 
+    if order not in ("trial", "seed"):
+        raise ValueError(f"order must be 'trial' or 'seed', got {order!r}")
     if backend not in ("local", "ray"):
         raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")
     if not isinstance(k, int) or isinstance(k, bool) or k < 1:
@@ -431,6 +436,12 @@ def evaluate_transfer(
     bar = _progress_bar(len(streams) * k, progress)
     runner = _RayRunner(train_fn, ray_address) if backend == "ray" else None
     pending: dict[Any, tuple[_Stream, int, Spec, str]] = {}
+    rank = {s: i for i, s in enumerate(seed_list)}
+
+    def sort_key(st: _Stream) -> tuple[int, ...]:
+        if order == "seed":
+            return (rank[st.seed], st.next_trial, st.order)
+        return (st.next_trial, rank[st.seed], st.order)
 
     def record(st: _Stream, trial: int, spec: Spec, res: Mapping[str, Any], reused: bool) -> None:
         cache.put(st.method.name, st.seed, trial, spec, res)
@@ -454,10 +465,7 @@ def evaluate_transfer(
     try:
         while True:
             out_of_time = deadline is not None and time.monotonic() >= deadline
-            ready = sorted(
-                (st for st in streams if st.ready()),
-                key=lambda st: (st.next_trial, st.seed, st.order),
-            )
+            ready = sorted((st for st in streams if st.ready()), key=sort_key)
             started = False
             for st in ready:
                 trial, spec = st.next_trial, st.propose()

@@ -295,9 +295,8 @@ class ResNetCIFAR10(_Problem):
     name = "resnet_cifar10"
     SIZES: dict[str, dict[str, Any]] = {
         "ci": dict(widths=(4, 8), blocks=(1, 1), n_train=256, n_valid=128, batch=32, steps=4),
-        # ~8 s a trial on one idle core of this machine (~130 trials a problem).
         "cpu": dict(
-            widths=(8, 16, 32), blocks=(1, 1, 1), n_train=10000, n_valid=1000, batch=64, steps=200
+            widths=(8, 16, 32), blocks=(1, 1, 1), n_train=10000, n_valid=500, batch=64, steps=120
         ),
         # ResNet-18 widths and depth, pre-activation; ~40 epochs of the 45k/5k split at bs 128.
         "gpu": dict(

@@ -218,6 +218,12 @@ def _add_task_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--eval-batches", type=int, default=50, help="batches per evaluation point")
     p.add_argument("--chunk", type=int, default=100, help="configs trained together (default 100)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument(
+        "--order",
+        choices=["trial", "seed"],
+        default="trial",
+        help="trial: trial t of every method and seed before t+1; seed: one seed at a time",
+    )
     p.add_argument("--backend", choices=["local", "ray"], default="local")
     p.add_argument("--ray-address", default=None, help="Ray cluster address (default: local)")
     p.add_argument("--gpus-per-unit", type=float, default=0.0, help="GPUs per unit on Ray")
@@ -682,6 +688,7 @@ def _cmd_transfer(args: argparse.Namespace) -> None:
         backend=args.backend,
         cache_dir=out / "cache",
         problem=json.dumps({"problem": args.problem, "scale": args.scale, **problem.config}),
+        order=args.order,
         progress=not args.quiet,
         ray_address=args.ray_address,
     )
@@ -694,6 +701,7 @@ def _cmd_transfer(args: argparse.Namespace) -> None:
         "trials_done": int(len(df)),
         "trials_planned": len(methods) * args.k * args.seeds,
         "budget_s": args.budget,
+        "order": args.order,
         "wall_s": round(time.time() - start, 1),
         "torch_threads": torch.get_num_threads(),
         "host_cpus": os.cpu_count(),
@@ -722,6 +730,12 @@ def _add_transfer_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scale", choices=["ci", "cpu", "gpu"], default="cpu")
     p.add_argument("--out", help="output folder (default runs/transfer/<problem>_<scale>)")
     p.add_argument("--budget", type=float, default=None, help="seconds; no new trial after it")
+    p.add_argument(
+        "--order",
+        choices=["trial", "seed"],
+        default="trial",
+        help="trial: trial t of every method and seed before t+1; seed: one seed at a time",
+    )
     p.add_argument("--backend", choices=["local", "ray"], default="local")
     p.add_argument("--ray-address", default=None, help="Ray cluster address (default: local)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
