@@ -14,11 +14,12 @@ labelled substitute; ``train_fn.data_source`` says which.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import math
 import tarfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -285,6 +286,14 @@ class _Problem:
         return dict(self.__dict__)
 
 
+@contextlib.contextmanager
+def _seeded(seed: int) -> Iterator[None]:
+    """Seed the global CPU generator for a model's init, restoring the caller's state after."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
 def _diverged() -> dict[str, float]:
     return {"loss": math.nan, "metric": math.nan}
 
@@ -316,8 +325,8 @@ class ResNetCIFAR10(_Problem):
     def __call__(self, make_optimizer: Callable[[Any, int], Any], seed: int) -> dict[str, float]:
         cfg, dev = self.config, self.device
         data = self._data()
-        torch.manual_seed(seed)  # nn.Module init draws from the global generator
-        model = PreActResNet(tuple(cfg["widths"]), tuple(cfg["blocks"])).to(dev)
+        with _seeded(seed):  # nn.Module init draws from the global generator
+            model = PreActResNet(tuple(cfg["widths"]), tuple(cfg["blocks"])).to(dev)
         steps = int(cfg["steps"])
         opt = make_optimizer(model.parameters(), steps)
         gen = torch.Generator().manual_seed(seed)
@@ -381,8 +390,8 @@ class TransformerLM(_Problem):
         cfg, dev = self.config, self.device
         data = self._data()
         t = int(cfg["context"])
-        torch.manual_seed(seed)
-        model = DecoderLM(data.vocab, cfg["d_model"], cfg["layers"], cfg["heads"], t).to(dev)
+        with _seeded(seed):
+            model = DecoderLM(data.vocab, cfg["d_model"], cfg["layers"], cfg["heads"], t).to(dev)
         steps = int(cfg["steps"])
         opt = make_optimizer(model.parameters(), steps)
         gen = torch.Generator().manual_seed(seed)

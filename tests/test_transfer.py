@@ -136,6 +136,16 @@ def test_resume_from_cache(tmp_path):
         evaluate_transfer(Toy(), _methods(), k=1, seeds=1, cache_dir=tmp_path, problem="other")
 
 
+def test_seed_order_finishes_seeds_first(tmp_path):
+    toy = Toy()
+    evaluate_transfer(toy, _methods(), k=2, seeds=2, order="seed", cache_dir=tmp_path)
+    files = sorted(tmp_path.glob("*/seed*/trial*.json"), key=lambda p: p.stat().st_mtime_ns)
+    seeds = [json.loads(p.read_text())["seed"] for p in files]
+    assert seeds == sorted(seeds)  # every trial of seed 0 was written before any of seed 1
+    with pytest.raises(ValueError, match="order must be"):
+        evaluate_transfer(toy, _methods(), k=1, seeds=1, order="random")
+
+
 def test_budget_stops_new_trials_but_keeps_cached(tmp_path):
     evaluate_transfer(Toy(), _methods(), k=1, seeds=1, cache_dir=tmp_path)
     toy = Toy()
