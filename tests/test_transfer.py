@@ -238,11 +238,12 @@ def test_ray_backend_matches_local(tmp_path):
     ray = pytest.importorskip("ray")
     import sys
 
-    import cloudpickle
+    from ray import cloudpickle  # Ray's own copy: ship this test module's Toy by value
 
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
     local = evaluate_transfer(Toy(), _methods() + [OptunaTPE(n_startup=1)], k=3, seeds=2)
     try:
+        ray.init(num_cpus=2, include_dashboard=False)
         remote = evaluate_transfer(
             Toy(), _methods() + [OptunaTPE(n_startup=1)], k=3, seeds=2, backend="ray"
         )
