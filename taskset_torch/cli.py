@@ -123,7 +123,8 @@ def _cmd_generate(args: argparse.Namespace) -> None:
     from tqdm import tqdm
 
     from taskset_torch.optimizers import SPACES
-    from taskset_torch.runner import plan, run_units
+    from taskset_torch.optimizers.zero import ZERO
+    from taskset_torch.runner import plan, run_units, zero_units
     from taskset_torch.store import CurveStore
     from taskset_torch.training import TrainConfig
 
@@ -142,14 +143,17 @@ def _cmd_generate(args: argparse.Namespace) -> None:
         eval_every=args.eval_every,
         eval_batches=args.eval_batches,
         device=args.device,
+        independent=args.independent,
     )
     units = plan(tasks, args.space, args.configs, args.seeds, chunk_size=args.chunk)
     store = CurveStore(os.path.expanduser(args.store))
     total = len(units) * cfg.training_steps
+    if not args.no_zero:  # the zero optimizer's curve, once per (task, seed): evaluations only
+        units = zero_units(tasks, args.seeds) + units
     with tqdm(total=total, unit="step", desc="generate", disable=args.quiet) as bar:
 
         def on_unit(unit, skipped):
-            if skipped:
+            if skipped and unit.space != ZERO:
                 bar.update(cfg.training_steps)
             bar.set_postfix_str(f"{unit.task} seed {unit.seed}", refresh=False)
 
@@ -222,6 +226,18 @@ def _add_task_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ray-address", default=None, help="Ray cluster address (default: local)")
     p.add_argument("--gpus-per-unit", type=float, default=0.0, help="GPUs per unit on Ray")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--independent",
+        action="store_true",
+        help="every config draws its own init and batches from (seed, config) as in TaskSet "
+        "(default: the configs of a seed share them; one program, faster)",
+    )
+    p.add_argument(
+        "--no-zero",
+        action="store_true",
+        help="do not record the zero optimizer's curve (the normalization reference; by default "
+        "recorded once per task and seed, evaluations only)",
+    )
     p.set_defaults(func=_cmd_generate)
 
 

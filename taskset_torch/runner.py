@@ -16,9 +16,10 @@ import numpy as np
 import torch
 
 import taskset_torch
+from taskset_torch.optimizers.zero import ZERO
 from taskset_torch.training import TrainConfig, TrainResult, train_configs
 
-__all__ = ["Unit", "plan", "compute_unit", "run_units", "UnitResult"]
+__all__ = ["Unit", "plan", "zero_units", "compute_unit", "run_units", "UnitResult"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +31,8 @@ class Unit:
 
     @property
     def config_names(self) -> list[str]:
+        if self.space == ZERO:  # the zero optimizer: one config, no seed number
+            return [ZERO]
         return [f"{self.space}_seed{s}" for s in self.config_seeds]
 
 
@@ -48,6 +51,12 @@ def plan(
     cs = sorted(set(int(c) for c in config_seeds))
     chunks = [tuple(cs[i : i + chunk_size]) for i in range(0, len(cs), chunk_size)]
     return [Unit(t, space, int(s), ch) for t in tasks for s in seeds for ch in chunks]
+
+
+def zero_units(tasks: Sequence[str], seeds: Sequence[int]) -> list[Unit]:
+    """One unit per (task, seed) recording the ``zero`` optimizer's curve (the normalization
+    reference; evaluations only, no training steps)."""
+    return [Unit(t, ZERO, int(s), ()) for t in tasks for s in sorted(set(seeds))]
 
 
 @dataclasses.dataclass
@@ -69,11 +78,16 @@ def compute_unit(
     """Build the task and the configs of ``unit`` and train them; nothing is written."""
     from taskset_torch.optimizers import get_space
     from taskset_torch.tasks.registry import build_task
+    from taskset_torch.training import zero_curve
 
-    space = get_space(unit.space)
-    hparams = [space.sample(s) for s in unit.config_seeds]
     task = build_task(unit.task)
-    res, programs = _train_fitting(task, unit, hparams, config, progress)
+    if unit.space == ZERO:
+        hparams: list[dict[str, Any]] = [{}]
+        res, programs = zero_curve(task, seed=unit.seed, config=config), 1
+    else:
+        space = get_space(unit.space)
+        hparams = [space.sample(s) for s in unit.config_seeds]
+        res, programs = _train_fitting(task, unit, hparams, config, progress)
     meta = {
         "code_version": taskset_torch.__version__,
         "torch_version": torch.__version__,
@@ -82,6 +96,7 @@ def compute_unit(
         "eval_every": config.eval_every,
         "eval_batches": config.eval_batches,
         "device": config.device,
+        "randomness": "independent" if config.independent else "shared",
         "configs_per_program": max(len(hparams) // programs, 1),
         "programs": programs,
         "num_params": task.num_params(),
@@ -118,19 +133,28 @@ def _train_fitting(
     Halves see the same init and batches (they depend on the seed only), so the curves are the
     ones a single program would have produced. Returns the result and the number of programs.
     """
+    ids = list(unit.config_seeds)
     try:
         res = train_configs(
-            task, unit.space, hparams, seed=unit.seed, config=config, progress=progress
+            task,
+            unit.space,
+            hparams,
+            seed=unit.seed,
+            config=config,
+            progress=progress,
+            config_ids=ids,
         )
-        return res, 1
+        return res, len(hparams) if config.independent else 1
     except Exception as e:
         if not _is_oom(e) or len(hparams) == 1:
             raise
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
     half = len(hparams) // 2
-    a, na = _train_fitting(task, unit, hparams[:half], config, progress)
-    b, nb = _train_fitting(task, unit, hparams[half:], config, progress)
+    first = dataclasses.replace(unit, config_seeds=unit.config_seeds[:half])
+    second = dataclasses.replace(unit, config_seeds=unit.config_seeds[half:])
+    a, na = _train_fitting(task, first, hparams[:half], config, progress)
+    b, nb = _train_fitting(task, second, hparams[half:], config, progress)
     both = TrainResult(
         steps=a.steps,
         values=np.concatenate([a.values, b.values]),
@@ -207,7 +231,7 @@ def run_units(
         for ref in done:
             u = pending.pop(ref)
             _write(store, ray.get(ref))
-            if on_step:
+            if on_step and u.space != ZERO:
                 on_step(config.training_steps)
             if on_unit:
                 on_unit(u, False)

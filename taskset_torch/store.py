@@ -367,6 +367,7 @@ class CurveStore:
         if space is not None:
             return _check_name(space, "space")
         have = sorted({s for t in tasks for s in self.spaces(t)}) if tasks else self.spaces()
+        have = [s for s in have if s != "zero"]  # the zero optimizer's curves: not a search space
         if len(have) != 1:
             raise ValueError(f"space= is required: {self.root} holds spaces {have}")
         return have[0]
