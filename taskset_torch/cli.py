@@ -391,6 +391,17 @@ def _print_evaluation_table(per_k: list[dict], title: str) -> None:
         )
 
 
+def _say_norm_ref(asked: str, used: str) -> str:
+    """The reference used; a note on stderr when ``auto`` fell back to the step-0 loss."""
+    if asked == "auto" and used == "step0":
+        print(
+            "note: normalizing by the step-0 loss (--norm-ref step0): these curves hold no zero "
+            "optimizer curve for every task",
+            file=sys.stderr,
+        )
+    return used
+
+
 def _cmd_learn(args: argparse.Namespace) -> None:
     from hparam_lists.greedy import bootstrap_stability
     from hparam_lists.lists import learn_list_from_scores
@@ -399,7 +410,9 @@ def _cmd_learn(args: argparse.Namespace) -> None:
     curves = _list_curves(args)
     objective = _objective_from_args(args)
     try:
-        scores = compute_scores(curves, args.split, score=args.score, replicas=args.replicas)
+        scores = compute_scores(
+            curves, args.split, score=args.score, replicas=args.replicas, norm_ref=args.norm_ref
+        )
         hlist = learn_list_from_scores(curves, scores, objective=objective, length=args.length)
     except ValueError as e:
         raise CLIError(str(e)) from None
@@ -409,6 +422,7 @@ def _cmd_learn(args: argparse.Namespace) -> None:
         "space": hlist.space,
         "tasks": len(hlist.provenance["tasks"]),
         "pool_size": hlist.provenance["pool_size"],
+        "norm_ref": _say_norm_ref(args.norm_ref, scores.norm_ref),
         "length": len(hlist),
         "head": list(hlist.names[:10]),
         "objective_values": hlist.provenance["objective_values"][:10],
@@ -448,6 +462,7 @@ def _task_splits(args: argparse.Namespace, tasks: list[str]):
 
 def _cmd_evaluate(args: argparse.Namespace) -> None:
     from hparam_lists.crossval import cross_validate, evaluate_hparam_list
+    from hparam_lists.normalize import resolve_norm_ref
 
     curves = _list_curves(args)
     ks = args.ks
@@ -459,6 +474,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
                 report_split=args.report_split,
                 score=args.score,
                 replicas=args.replicas,
+                norm_ref=args.norm_ref,
                 ks=ks,
                 n_boot=args.n_boot,
                 ci=args.ci,
@@ -466,6 +482,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
             )
             out = {
                 "mode": "list",
+                "norm_ref": _say_norm_ref(
+                    args.norm_ref, resolve_norm_ref(curves, args.report_split, args.norm_ref)
+                ),
                 "list": args.hparam_list,
                 "excluded_tasks": list(excluded),
                 **evaluation.to_dict(),
@@ -479,6 +498,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
                 objective=_objective_from_args(args),
                 score=args.score,
                 replicas=args.replicas,
+                norm_ref=args.norm_ref,
                 ks=ks or (1, 3, 10),
                 n_boot=args.n_boot,
                 ci=args.ci,
@@ -487,6 +507,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
             result = cv.to_dict(n_boot=args.n_boot, ci=args.ci, seed=args.seed)
             out = {
                 "mode": "cross_validation",
+                "norm_ref": _say_norm_ref(args.norm_ref, cv.folds[0].hlist.provenance["norm_ref"]),
                 "splits": args.splits,
                 "learn_split": args.learn_split,
                 "report_split": args.report_split,
@@ -524,7 +545,11 @@ def _cmd_compare(args: argparse.Namespace) -> None:
             if "split" in hlist.provenance:
                 check_report_split(hlist.provenance["split"], args.report_split)
         scores = compute_scores(
-            curves.select_tasks(held), args.report_split, score=args.score, replicas=args.replicas
+            curves.select_tasks(held),
+            args.report_split,
+            score=args.score,
+            replicas=args.replicas,
+            norm_ref=args.norm_ref,
         )
         comparison = compare_lists(
             scores,
@@ -537,6 +562,7 @@ def _cmd_compare(args: argparse.Namespace) -> None:
     except (KeyError, ValueError) as e:
         raise CLIError(str(e.args[0]) if isinstance(e, KeyError) else str(e)) from None
     out = comparison.to_dict()
+    out["norm_ref"] = _say_norm_ref(args.norm_ref, scores.norm_ref)
     out["excluded_tasks"] = sorted(learned_on & set(curves.tasks))
     if args.json:
         _print_json(out)
@@ -573,7 +599,7 @@ def _cmd_export(args: argparse.Namespace) -> None:
 
 def _add_list_commands(sub: argparse._SubParsersAction) -> None:
     from hparam_lists.greedy import OBJECTIVES
-    from hparam_lists.normalize import REPLICA_MODES, SCORE_KINDS
+    from hparam_lists.normalize import NORM_REFS, REPLICA_MODES, SCORE_KINDS
 
     def curves_input(p: argparse.ArgumentParser) -> None:
         src = p.add_mutually_exclusive_group(required=True)
@@ -587,6 +613,14 @@ def _add_list_commands(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--space", help="search space, e.g. nadamw_grid (needed with --store)")
         p.add_argument("--tasks", help="comma-separated task names (default: all)")
         p.add_argument("--score", choices=SCORE_KINDS, default="mean", help="per-config score")
+        p.add_argument(
+            "--norm-ref",
+            choices=NORM_REFS,
+            default="auto",
+            help="what a normalized loss of 1 is: zero = the zero optimizer's loss (all weights "
+            "0), step0 = the median initial loss; auto (default) = zero when every task has the "
+            "zero curve, else step0",
+        )
         p.add_argument(
             "--replicas", choices=REPLICA_MODES, default="mean", help="average seeds or keep each"
         )
