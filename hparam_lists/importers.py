@@ -205,4 +205,4 @@ def read_store(
             z = store.read(task, "zero")
             k = [SPLITS.index(s) for s in curves.splits]
             zero[t] = zero_reference(z.values[0][..., k], z.steps)
-    return replace(curves, zero_loss=zero) if np.isfinite(zero).any() else curves
+    return replace(curves, zero_loss=zero) if (~np.isnan(zero)).any() else curves

@@ -353,6 +353,7 @@ def learn_list_from_scores(
         "score": scores.score,
         "replicas": scores.replicas,
         "norm_ref": scores.norm_ref,  # what "1" was: the zero optimizer's loss or the step-0 loss
+        "norm_ref_step0_tasks": list(scores.step0_tasks),  # zero loss unusable: step-0 kept
         "pool_size": scores.n_configs,
         "objective_values": [float(v) if math.isfinite(v) else None for v in result.values],
         "code_version": taskset_torch.__version__,

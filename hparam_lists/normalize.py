@@ -13,8 +13,11 @@ optimizer (every weight at 0: ln(classes) for a classifier), which TaskSet's sou
 values were used for; ``"step0"`` the median step-0 loss above (which a badly initialized task can
 put at 1e9, squashing every config's score towards 0); ``"auto"`` (default) takes ``zero`` when
 every task has the zero optimizer's curve (``CurveData.zero_loss``) and ``step0`` otherwise
-(e.g. on TaskSet's released curves, which hold no zero curve). The clip and NaN rules are the same
-for both; :attr:`Scores.norm_ref` says which one was used.
+(e.g. on TaskSet's released curves, which hold no zero curve). Under ``zero``, a task whose zero
+loss is no usable "1" (non-finite, or not above the best loss: the all-zero point *is* the
+optimum of a quadratic, and a log objective is -inf there) keeps the step-0 reference, listed in
+:attr:`Scores.step0_tasks`. The clip and NaN rules are the same for both; :attr:`Scores.norm_ref`
+says which reference was used.
 
 Missing data is not divergence: a (task, config, seed) whose curve is NaN at *every* step of the
 split was never run and gets a NaN score; use :meth:`Scores.complete` to keep the configs present
@@ -70,16 +73,20 @@ def check_report_split(learn_split: str, report_split: str) -> None:
 def zero_reference(values: np.ndarray, steps: np.ndarray) -> np.ndarray:
     """The zero optimizer's loss from its curves ``[seed, step, ...]``: per seed the mean over the
     points after step 0 (step 0 is the untrained init; from the first update on the model is all
-    zeros), then the median over seeds with a finite value. NaN where there is none."""
+    zeros), then the median over the seeds whose mean is not NaN.
+
+    NaN means "no zero curve" (nothing after step 0); a curve whose every seed is NaN gives +inf
+    ("exists, but the all-zero model has no loss"), so it is told apart from a missing one.
+    """
     values = np.asarray(values, dtype=np.float64)
     later = np.asarray(steps) > 0
     if values.ndim < 2 or not later.any():
         return np.full(values.shape[2:], np.nan)
     per_seed = values[:, later].mean(axis=1)
-    per_seed[~np.isfinite(per_seed)] = np.nan
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # no finite seed: NaN is the answer
-        return np.nanmedian(per_seed, axis=0)
+        warnings.simplefilter("ignore", RuntimeWarning)  # every seed NaN: handled below
+        ref = np.nanmedian(per_seed, axis=0)
+    return np.where(np.isnan(ref), np.inf, ref)
 
 
 def resolve_norm_ref(curves: CurveData, split: str, norm_ref: str = "auto") -> str:
@@ -89,7 +96,7 @@ def resolve_norm_ref(curves: CurveData, split: str, norm_ref: str = "auto") -> s
         return "step0"
     k = split_index(split, curves.splits)
     have = (
-        np.isfinite(curves.zero_loss[:, k])
+        ~np.isnan(curves.zero_loss[:, k])
         if curves.zero_loss is not None
         else np.zeros(len(curves.tasks), dtype=bool)
     )
@@ -236,6 +243,7 @@ class Scores:
     low: np.ndarray | None = None
     high: np.ndarray | None = None
     norm_ref: str = "step0"
+    step0_tasks: tuple[str, ...] = ()  # under norm_ref "zero": tasks that kept the step-0 reference
 
     def __post_init__(self) -> None:
         v = np.asarray(self.values, dtype=np.float64)
@@ -289,6 +297,7 @@ class Scores:
             self,
             values=self.values[rows],
             tasks=tuple(tasks),
+            step0_tasks=tuple(t for t in self.step0_tasks if t in set(tasks)),
             low=None if self.low is None else self.low[rows],
             high=None if self.high is None else self.high[rows],
         )
@@ -334,12 +343,20 @@ def compute_scores(
     """
     values = curves.values[..., split_index(split, curves.splits)]
     ref = resolve_norm_ref(curves, split, norm_ref)
+    zero = np.flatnonzero(curves.steps == 0)
+    fallback: tuple[str, ...] = ()
     if bounds is not None:
         ref = "given"
     elif ref == "zero":
-        low, _ = normalization_bounds(values, replicas=replicas)
-        bounds = (low, curves.zero_loss[:, split_index(split, curves.splits)])
-    zero = np.flatnonzero(curves.steps == 0)
+        low, step0 = normalization_bounds(
+            values, replicas=replicas, initial_index=int(zero[0]) if len(zero) else 0
+        )
+        high = curves.zero_loss[:, split_index(split, curves.splits)].copy()
+        unusable = ~(np.isfinite(high) & (high > low))
+        if len(zero):  # without a step-0 point those tasks stay unusable (they score 1)
+            high[unusable] = step0[unusable]
+        fallback = tuple(t for t, u in zip(curves.tasks, unusable) if u)
+        bounds = (low, high)
     if bounds is None and len(zero) == 0:
         raise ValueError(
             "normalization needs each task's initial (step-0) loss, but the curves' steps start "
@@ -362,4 +379,5 @@ def compute_scores(
         low=low,
         high=high,
         norm_ref=ref,
+        step0_tasks=fallback,
     )

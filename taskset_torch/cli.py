@@ -391,12 +391,18 @@ def _print_evaluation_table(per_k: list[dict], title: str) -> None:
         )
 
 
-def _say_norm_ref(asked: str, used: str) -> str:
-    """The reference used; a note on stderr when ``auto`` fell back to the step-0 loss."""
+def _say_norm_ref(asked: str, used: str, step0_tasks: Sequence[str] = ()) -> str:
+    """The reference used; a note on stderr where the step-0 loss stood in for the zero loss."""
     if asked == "auto" and used == "step0":
         print(
             "note: normalizing by the step-0 loss (--norm-ref step0): these curves hold no zero "
             "optimizer curve for every task",
+            file=sys.stderr,
+        )
+    elif used == "zero" and step0_tasks:
+        print(
+            f"note: {len(step0_tasks)} tasks keep the step-0 reference (their zero-weight loss is "
+            f"non-finite or not above the best loss): {', '.join(step0_tasks)}",
             file=sys.stderr,
         )
     return used
@@ -422,7 +428,8 @@ def _cmd_learn(args: argparse.Namespace) -> None:
         "space": hlist.space,
         "tasks": len(hlist.provenance["tasks"]),
         "pool_size": hlist.provenance["pool_size"],
-        "norm_ref": _say_norm_ref(args.norm_ref, scores.norm_ref),
+        "norm_ref": _say_norm_ref(args.norm_ref, scores.norm_ref, scores.step0_tasks),
+        "norm_ref_step0_tasks": list(scores.step0_tasks),
         "length": len(hlist),
         "head": list(hlist.names[:10]),
         "objective_values": hlist.provenance["objective_values"][:10],
@@ -507,7 +514,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
             result = cv.to_dict(n_boot=args.n_boot, ci=args.ci, seed=args.seed)
             out = {
                 "mode": "cross_validation",
-                "norm_ref": _say_norm_ref(args.norm_ref, cv.folds[0].hlist.provenance["norm_ref"]),
+                "norm_ref": _say_norm_ref(
+                    args.norm_ref,
+                    cv.folds[0].hlist.provenance["norm_ref"],
+                    sorted(
+                        {t for f in cv.folds for t in f.hlist.provenance["norm_ref_step0_tasks"]}
+                    ),
+                ),
                 "splits": args.splits,
                 "learn_split": args.learn_split,
                 "report_split": args.report_split,
@@ -562,7 +575,7 @@ def _cmd_compare(args: argparse.Namespace) -> None:
     except (KeyError, ValueError) as e:
         raise CLIError(str(e.args[0]) if isinstance(e, KeyError) else str(e)) from None
     out = comparison.to_dict()
-    out["norm_ref"] = _say_norm_ref(args.norm_ref, scores.norm_ref)
+    out["norm_ref"] = _say_norm_ref(args.norm_ref, scores.norm_ref, scores.step0_tasks)
     out["excluded_tasks"] = sorted(learned_on & set(curves.tasks))
     if args.json:
         _print_json(out)

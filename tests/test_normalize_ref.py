@@ -40,7 +40,9 @@ def test_zero_reference_is_mean_after_step0_then_median_over_seeds():
     z[2, 2, 1] = np.nan  # a seed with a non-finite value is left out of the median
     ref = zero_reference(z, np.array([0, 10, 20, 30]))
     np.testing.assert_allclose(ref, [2.0, 1.5, 2.0, 2.0])
-    assert np.isnan(zero_reference(z[:, :1], np.array([0]))).all()
+    assert np.isnan(zero_reference(z[:, :1], np.array([0]))).all()  # no zero curve
+    z[:, 1, 3] = np.nan  # every seed NaN: the curve exists but has no loss
+    assert zero_reference(z, np.array([0, 10, 20, 30]))[3] == np.inf
 
 
 def test_zero_reference_keeps_a_badly_initialized_task_discriminating():
@@ -128,3 +130,18 @@ def test_without_zero_curves_auto_falls_back_aloud(tmp_path, capsys):
     assert json.loads(out)["norm_ref"] == "step0" and "step-0 loss" in err
     assert main([*args, "--out", str(tmp_path / "m.json"), "--norm-ref", "zero"]) == 2
     assert "zero optimizer" in capsys.readouterr().err
+
+
+def test_an_unusable_zero_loss_keeps_the_step0_reference_for_that_task():
+    # A quadratic's all-zero point is its optimum (zero loss 0 < best 0.5); a log objective's is
+    # -inf. Either task keeps the step-0 reference instead of scoring 1 everywhere.
+    for bad in (0.0, -np.inf, np.inf):
+        c = _curves(step0=2.0, zero_loss=bad)
+        s = compute_scores(c, "valid_inner", score="final", norm_ref="zero")
+        assert s.norm_ref == "zero" and s.step0_tasks == ("t",)
+        assert s.high[0] == 2.0
+        np.testing.assert_allclose(s.values[0, 0, :2], [0.0, 0.5 / 1.5], rtol=1e-6)
+    ok = compute_scores(_curves(zero_loss=1.5), "valid_inner", norm_ref="zero")
+    assert ok.step0_tasks == ()
+    hlist = learn_list(_curves(zero_loss=0.0))
+    assert hlist.provenance["norm_ref_step0_tasks"] == ["t"]
