@@ -27,6 +27,7 @@ import numpy as np
 
 from hparam_lists import cross_validate, family_splits, leave_n_out_splits, load_list
 from hparam_lists.importers import read_store, read_taskset_json
+from hparam_lists.normalize import NORM_REFS
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "taskset_real"
 
@@ -42,8 +43,8 @@ def _plt():
     return plt
 
 
-def list_vs_random(curves, splits, title: str, path: Path, ks) -> dict:
-    cv = cross_validate(curves, splits, ks=ks, n_boot=300, length=max(ks))
+def list_vs_random(curves, splits, title: str, path: Path, ks, norm_ref: str = "auto") -> dict:
+    cv = cross_validate(curves, splits, ks=ks, n_boot=300, length=max(ks), norm_ref=norm_ref)
     ev = cv.pooled(n_boot=300)
     plt = _plt()
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))
@@ -110,6 +111,12 @@ def main() -> None:
     ap.add_argument("--space", default=None, help="search space of --store")
     ap.add_argument("--taskset-json", type=Path, default=REAL)
     ap.add_argument("--census-seeds", type=int, default=100)
+    ap.add_argument(
+        "--norm-ref",
+        choices=NORM_REFS,
+        default="auto",
+        help="normalization reference (auto: the zero optimizer's loss where stored, else step 0)",
+    )
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     numbers = {}
@@ -134,6 +141,7 @@ def main() -> None:
             source,
             args.out / "list_vs_random.png",
             ks,
+            args.norm_ref,
         )
         print(f"wrote {args.out / 'list_vs_random.png'} from {source}")
         try:
@@ -142,7 +150,12 @@ def main() -> None:
             print(f"family generalization skipped: {e}")
         else:
             numbers["family_generalization"] = list_vs_random(
-                curves, splits, "leave one family out", args.out / "family_generalization.png", ks
+                curves,
+                splits,
+                "leave one family out",
+                args.out / "family_generalization.png",
+                ks,
+                args.norm_ref,
             )
             print(f"wrote {args.out / 'family_generalization.png'}")
     numbers["opt_list_hparams"] = opt_list_hparams(args.out / "opt_list_hparams.png")

@@ -100,6 +100,7 @@ def cross_validate(
     replicas: str = "mean",
     ks: Sequence[int] = (1, 3, 10),
     length: int | None = None,
+    norm_ref: str = "auto",
     n_boot: int = 200,
     ci: float = 0.95,
     seed: int = 0,
@@ -113,8 +114,12 @@ def cross_validate(
     if not splits:
         raise ValueError("cross_validate needs at least one task split")
     obj = get_objective(objective)
-    learn_scores = compute_scores(curves, learn_split, score=score, replicas=replicas)
-    report_scores = compute_scores(curves, report_split, score=score, replicas=replicas)
+    learn_scores = compute_scores(
+        curves, learn_split, score=score, replicas=replicas, norm_ref=norm_ref
+    )
+    report_scores = compute_scores(
+        curves, report_split, score=score, replicas=replicas, norm_ref=norm_ref
+    )
     length = int(max(ks)) if length is None else length
     folds = []
     for i, split in enumerate(splits):
@@ -143,6 +148,7 @@ def evaluate_hparam_list(
     replicas: str = "mean",
     ks: Sequence[int] | None = None,
     n_boot: int = 1000,
+    norm_ref: str = "auto",
     ci: float = 0.95,
     seed: int = 0,
 ) -> tuple[ListEvaluation, tuple[str, ...]]:
@@ -164,7 +170,7 @@ def evaluate_hparam_list(
     if len(names) != len(hlist):
         raise ValueError("the list has unnamed entries; evaluation matches entries by name")
     scores = compute_scores(
-        curves.select_tasks(held), report_split, score=score, replicas=replicas
+        curves.select_tasks(held), report_split, score=score, replicas=replicas, norm_ref=norm_ref
     ).complete()
     if ks is None:  # the leading entries that have curves (a published list: those trained)
         present = set(scores.config_names)

@@ -418,6 +418,7 @@ def learn_list(
     score: str = "mean",
     replicas: str = "mean",
     length: int | None = None,
+    norm_ref: str = "auto",
 ) -> HParamList:
     """Learn a list greedily on ``tasks`` (default: all) of ``curves`` on ``split``.
 
@@ -426,7 +427,7 @@ def learn_list(
     """
     if tasks is not None:
         curves = curves.select_tasks(tasks)
-    scores = compute_scores(curves, split, score=score, replicas=replicas)
+    scores = compute_scores(curves, split, score=score, replicas=replicas, norm_ref=norm_ref)
     return learn_list_from_scores(curves, scores, objective=objective, length=length)
 
 
@@ -458,6 +459,8 @@ def learn_list_from_scores(
         "objective": obj.describe(),
         "score": scores.score,
         "replicas": scores.replicas,
+        "norm_ref": scores.norm_ref,  # what "1" was: the zero optimizer's loss or the step-0 loss
+        "norm_ref_step0_tasks": list(scores.step0_tasks),  # zero loss unusable: step-0 kept
         "pool_size": scores.n_configs,
         "objective_values": [float(v) if math.isfinite(v) else None for v in result.values],
         "improving_length": improving_length(result.values),

@@ -251,7 +251,8 @@ def _cmd_generate(args: argparse.Namespace) -> None:
     from tqdm import tqdm
 
     from taskset_torch.optimizers import SPACES
-    from taskset_torch.runner import plan, run_units
+    from taskset_torch.optimizers.zero import ZERO
+    from taskset_torch.runner import plan, run_units, zero_units
     from taskset_torch.store import CurveStore
     from taskset_torch.training import TrainConfig
 
@@ -275,14 +276,17 @@ def _cmd_generate(args: argparse.Namespace) -> None:
         eval_every=args.eval_every,
         eval_batches=args.eval_batches,
         device=args.device,
+        independent=args.independent,
     )
     units = plan(tasks, args.space, args.configs, args.seeds, chunk_size=args.chunk)
     store = CurveStore(os.path.expanduser(args.store))
     total = len(units) * cfg.training_steps
+    if not args.no_zero:  # the zero optimizer's curve, once per (task, seed): evaluations only
+        units = zero_units(tasks, args.seeds) + units
     with tqdm(total=total, unit="step", desc="generate", disable=args.quiet) as bar:
 
         def on_unit(unit, skipped):
-            if skipped:
+            if skipped and unit.space != ZERO:
                 bar.update(cfg.training_steps)
             bar.set_postfix_str(f"{unit.task} seed {unit.seed}", refresh=False)
 
@@ -391,6 +395,18 @@ def _add_task_commands(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="if the store holds a (task, space) made under other settings or data, set those "
         "curves aside (in <task>/<space>/.set_aside/) and start it over",
+    )
+    p.add_argument(
+        "--independent",
+        action="store_true",
+        help="every config draws its own init and batches from (seed, config) as in TaskSet "
+        "(default: the configs of a seed share them; one program, faster)",
+    )
+    p.add_argument(
+        "--no-zero",
+        action="store_true",
+        help="do not record the zero optimizer's curve (the normalization reference; by default "
+        "recorded once per task and seed, evaluations only)",
     )
     p.set_defaults(func=_cmd_generate)
     _help_with_defaults(p, {"eval_every": "; keep --steps / --eval-every >= 5"}, "eval_batches")
@@ -673,6 +689,23 @@ def _print_comparison_table(out: dict, report_split: str) -> None:
         print(f"left out (missing some list entry): {', '.join(out['dropped_tasks'])}")
 
 
+def _say_norm_ref(asked: str, used: str, step0_tasks: Sequence[str] = ()) -> str:
+    """The reference used; a note on stderr where the step-0 loss stood in for the zero loss."""
+    if asked == "auto" and used == "step0":
+        print(
+            "note: normalizing by the step-0 loss (--norm-ref step0): these curves hold no zero "
+            "optimizer curve for every task",
+            file=sys.stderr,
+        )
+    elif used == "zero" and step0_tasks:
+        print(
+            f"note: {len(step0_tasks)} tasks keep the step-0 reference (their zero-weight loss is "
+            f"non-finite or not above the best loss): {', '.join(step0_tasks)}",
+            file=sys.stderr,
+        )
+    return used
+
+
 def _cmd_learn(args: argparse.Namespace) -> None:
     from hparam_lists.greedy import bootstrap_stability
     from hparam_lists.lists import learn_list_from_scores, substitute_data
@@ -689,7 +722,9 @@ def _cmd_learn(args: argparse.Namespace) -> None:
             code=1,
         )
     objective = _objective_from_args(args)
-    scores = compute_scores(curves, args.split, score=args.score, replicas=args.replicas)
+    scores = compute_scores(
+        curves, args.split, score=args.score, replicas=args.replicas, norm_ref=args.norm_ref
+    )
     hlist = learn_list_from_scores(curves, scores, objective=objective, length=args.length)
     path = hlist.save(out)
     if substituted:
@@ -706,6 +741,8 @@ def _cmd_learn(args: argparse.Namespace) -> None:
         "space": hlist.space,
         "tasks": len(hlist.provenance["tasks"]),
         "pool_size": hlist.provenance["pool_size"],
+        "norm_ref": _say_norm_ref(args.norm_ref, scores.norm_ref, scores.step0_tasks),
+        "norm_ref_step0_tasks": list(scores.step0_tasks),
         "length": len(hlist),
         "head": list(hlist.names[:10]),
         "objective_values": hlist.provenance["objective_values"][:10],
@@ -749,6 +786,7 @@ def _task_splits(args: argparse.Namespace, tasks: list[str]):
 def _cmd_evaluate(args: argparse.Namespace) -> None:
     from hparam_lists.crossval import cross_validate, evaluate_hparam_list
     from hparam_lists.evaluate import SPEEDUP_DEFINITION
+    from hparam_lists.normalize import resolve_norm_ref
 
     curves = _list_curves(args)
     ks = args.ks
@@ -759,6 +797,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
             report_split=args.report_split,
             score=args.score,
             replicas=args.replicas,
+            norm_ref=args.norm_ref,
             ks=ks,
             n_boot=args.n_boot,
             ci=args.ci,
@@ -766,6 +805,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         )
         out = {
             "mode": "list",
+            "norm_ref": _say_norm_ref(
+                args.norm_ref, resolve_norm_ref(curves, args.report_split, args.norm_ref)
+            ),
             "list": args.hparam_list,
             "excluded_tasks": list(excluded),
             **evaluation.to_dict(),
@@ -779,6 +821,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
             objective=_objective_from_args(args),
             score=args.score,
             replicas=args.replicas,
+            norm_ref=args.norm_ref,
             ks=ks or (1, 3, 10),
             n_boot=args.n_boot,
             ci=args.ci,
@@ -787,6 +830,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         result = cv.to_dict(n_boot=args.n_boot, ci=args.ci, seed=args.seed)
         out = {
             "mode": "cross_validation",
+            "norm_ref": _say_norm_ref(
+                args.norm_ref,
+                cv.folds[0].hlist.provenance["norm_ref"],
+                sorted({t for f in cv.folds for t in f.hlist.provenance["norm_ref_step0_tasks"]}),
+            ),
             "splits": args.splits,
             "learn_split": args.learn_split,
             "report_split": args.report_split,
@@ -832,7 +880,11 @@ def _cmd_compare(args: argparse.Namespace) -> None:
         if "split" in hlist.provenance:
             check_report_split(hlist.provenance["split"], args.report_split)
     scores = compute_scores(
-        curves.select_tasks(held), args.report_split, score=args.score, replicas=args.replicas
+        curves.select_tasks(held),
+        args.report_split,
+        score=args.score,
+        replicas=args.replicas,
+        norm_ref=args.norm_ref,
     )
     comparison = compare_lists(
         scores,
@@ -843,6 +895,7 @@ def _cmd_compare(args: argparse.Namespace) -> None:
         seed=args.seed,
     )
     out = comparison.to_dict()
+    out["norm_ref"] = _say_norm_ref(args.norm_ref, scores.norm_ref, scores.step0_tasks)
     out["excluded_tasks"] = sorted(learned_on & set(curves.tasks))
     if args.json:
         _print_json(out)
@@ -931,7 +984,7 @@ def _cmd_plot(args: argparse.Namespace) -> None:
 
 def _add_list_commands(sub: argparse._SubParsersAction) -> None:
     from hparam_lists.greedy import OBJECTIVES
-    from hparam_lists.normalize import REPLICA_MODES, SCORE_KINDS
+    from hparam_lists.normalize import NORM_REFS, REPLICA_MODES, SCORE_KINDS
 
     def curves_input(p: argparse.ArgumentParser) -> None:
         src = p.add_mutually_exclusive_group(required=True)
@@ -945,6 +998,14 @@ def _add_list_commands(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--space", help="search space, e.g. nadamw_grid (needed with --store)")
         p.add_argument("--tasks", help="comma-separated task names (default: all)")
         p.add_argument("--score", choices=SCORE_KINDS, default="mean", help="per-config score")
+        p.add_argument(
+            "--norm-ref",
+            choices=NORM_REFS,
+            default="auto",
+            help="what a normalized loss of 1 is: zero = the zero optimizer's loss (all weights "
+            "0), step0 = the median initial loss; auto (default) = zero when every task has the "
+            "zero curve, else step0",
+        )
         p.add_argument(
             "--replicas", choices=REPLICA_MODES, default="mean", help="average seeds or keep each"
         )

@@ -671,6 +671,7 @@ class CurveStore:
         if space is not None:
             return _check_name(space, "space")
         have = sorted({s for t in tasks for s in self.spaces(t)}) if tasks else self.spaces()
+        have = [s for s in have if s != "zero"]  # the zero optimizer's curves: not a search space
         if not have:
             self._require_curves()
         if len(have) != 1:
