@@ -634,6 +634,56 @@ def _add_list_commands(sub: argparse._SubParsersAction) -> None:
 # --- end of hparam_lists commands ---
 
 
+def _cmd_download(args: argparse.Namespace) -> int:
+    from taskset_torch.download import DEFAULT_BASE_URL, DownloadError, download_curves
+
+    if not args.all and not args.tasks:
+        raise CLIError("give --tasks NAME ... or --all (every task in TaskSet's task_names.txt)")
+    try:
+        rep = download_curves(
+            args.store,
+            args.space,
+            None if args.all else args.tasks,
+            base_url=args.base_url or DEFAULT_BASE_URL,
+            retries=args.retries,
+            progress=not args.quiet,
+        )
+    except ValueError as e:
+        raise CLIError(str(e)) from None
+    except DownloadError as e:
+        print(f"taskset-torch download: error: {e}", file=sys.stderr)
+        print("finished files are kept; rerun the same command to resume", file=sys.stderr)
+        return 1
+    mb = rep.bytes / 2**20
+    print(
+        f"{len(rep.fetched)} files downloaded ({mb:.1f} MiB), {len(rep.present)} already in "
+        f"{args.store}"
+    )
+    return 0
+
+
+def _add_download_command(sub: argparse._SubParsersAction) -> None:
+    from taskset_torch.download import DEFAULT_BASE_URL, RELEASED_SPACES
+
+    p = sub.add_parser(
+        "download",
+        help="fetch TaskSet's released curves (<task>/<space>_1k_10000_replica5.npz) into a store",
+        description="Fetch TaskSet's released curves over HTTPS into a curve store: resumable "
+        "(rerun the same command), each file validated before it counts, retries with backoff.",
+    )
+    p.add_argument("--space", required=True, help=f"one of {', '.join(RELEASED_SPACES)}")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--tasks", nargs="+", metavar="TASK", help="task names to fetch")
+    g.add_argument("--all", action="store_true", help="every task of TaskSet's task_names.txt")
+    p.add_argument("--store", required=True, help="curve store directory")
+    p.add_argument(
+        "--base-url", default=None, help=f"base URL or mirror (default {DEFAULT_BASE_URL})"
+    )
+    p.add_argument("--retries", type=int, default=4, help="retries per file (default 4)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_download)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="taskset-torch",
@@ -643,6 +693,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_task_commands(sub)
     _add_list_commands(sub)
     _add_data_commands(sub)
+    _add_download_command(sub)
     return parser
 
 
@@ -651,14 +702,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         _apply_data_env()  # every command that loads data sees the environment's data settings
-        args.func(args)
+        rc = args.func(args)
     except CLIError as e:
         print(f"taskset-torch {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; finished work is kept and a rerun resumes", file=sys.stderr)
         return 130
-    return 0
+    return rc or 0
 
 
 if __name__ == "__main__":
