@@ -684,6 +684,61 @@ def _add_download_command(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_download)
 
 
+def _cmd_suite_generate(args: argparse.Namespace) -> int:
+    from taskset_torch.suite import generate_suite, read_spec
+
+    try:
+        spec = read_spec(args.spec)
+    except ValueError as e:
+        raise CLIError(str(e)) from None
+    extra = ["--device", args.device, "--backend", args.backend]
+    if args.ray_address:
+        extra += ["--ray-address", args.ray_address]
+    if args.quiet:
+        extra.append("--quiet")
+    return generate_suite(spec, args.store, extra_args=extra)
+
+
+def _cmd_suite_pack(args: argparse.Namespace) -> int:
+    from taskset_torch.suite import pack_suite, read_spec
+
+    try:
+        spec = read_spec(args.spec)
+        out = args.out or f"{spec.name}.npz"
+        path = pack_suite(spec, args.store, out, allow_missing=args.allow_missing)
+    except ValueError as e:  # CurveStoreError is a ValueError
+        raise CLIError(str(e)) from None
+    print(f"wrote {path} ({path.stat().st_size / 2**20:.2f} MiB)")
+    return 0
+
+
+def _add_suite_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "suite",
+        help="generate a curve suite from its JSON spec, and pack it into one compact file",
+        description="A suite spec (JSON: name, tasks, spaces with config seeds, seeds, protocol) "
+        "names curves to generate; `pack` ships them as float16 in one .npz that "
+        "`load_suite(name)` and `learn/evaluate --suite NAME` read like a store.",
+    )
+    ssub = p.add_subparsers(dest="suite_command", required=True)
+    q = ssub.add_parser("generate", help="train the suite into a store (resumable)")
+    q.add_argument("spec", help="suite spec JSON, e.g. experiments/suites/taskset-torch-v1.json")
+    q.add_argument("--store", required=True, help="curve store directory")
+    q.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    q.add_argument("--backend", choices=["local", "ray"], default="local")
+    q.add_argument("--ray-address", default=None, help="Ray cluster address")
+    q.add_argument("--quiet", action="store_true", help="no progress bars")
+    q.set_defaults(func=_cmd_suite_generate)
+    q = ssub.add_parser("pack", help="pack the suite's curves from a store into one .npz")
+    q.add_argument("spec", help="suite spec JSON")
+    q.add_argument("--store", required=True, help="curve store directory")
+    q.add_argument("--out", default=None, help="output file (default <name>.npz)")
+    q.add_argument(
+        "--allow-missing", action="store_true", help="pack what exists; missing runs are NaN"
+    )
+    q.set_defaults(func=_cmd_suite_pack)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="taskset-torch",
@@ -694,6 +749,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_list_commands(sub)
     _add_data_commands(sub)
     _add_download_command(sub)
+    _add_suite_commands(sub)
     return parser
 
 
