@@ -322,11 +322,17 @@ def _add_data_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _list_curves(args: argparse.Namespace):
-    """Curves from --store/--space, --taskset-json or --npz (exactly one)."""
+    """Curves from --store/--space, --suite/--space, --taskset-json or --npz (exactly one)."""
     from hparam_lists import importers
 
     tasks = [t for t in args.tasks.split(",") if t] if args.tasks else None
     try:
+        if getattr(args, "suite", None):
+            from taskset_torch.suite import load_suite
+
+            if not args.space:
+                raise CLIError("--suite needs --space (e.g. --space nadamw_grid)")
+            return importers.read_store(load_suite(args.suite).root, space=args.space, tasks=tasks)
         if args.store:
             if not args.space:
                 raise CLIError("--store needs --space (e.g. --space nadamw_grid)")
@@ -568,7 +574,12 @@ def _add_list_commands(sub: argparse._SubParsersAction) -> None:
             "--taskset-json", metavar="DIR", help="directory of <task>.json TaskSet curve extracts"
         )
         src.add_argument("--npz", nargs="+", metavar="FILE", help="TaskSet's released npz files")
-        p.add_argument("--space", help="search space, e.g. nadamw_grid (needed with --store)")
+        src.add_argument(
+            "--suite", metavar="NAME", help="a packed curve suite by name or path (with --space)"
+        )
+        p.add_argument(
+            "--space", help="search space, e.g. nadamw_grid (needed with --store and --suite)"
+        )
         p.add_argument("--tasks", help="comma-separated task names (default: all)")
         p.add_argument("--score", choices=SCORE_KINDS, default="mean", help="per-config score")
         p.add_argument(

@@ -109,3 +109,17 @@ def test_cli_suite_generate_pack_and_learn(generated, tmp_path, capsys):
     assert out.exists()
     assert main(["suite", "pack", str(root / "nope.json"), "--store", str(store)]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_cli_learn_reads_a_suite(generated, tmp_path, monkeypatch, capsys):
+    from taskset_torch.cli import main
+
+    spec, store, _ = generated
+    out = pack_suite(spec, store, tmp_path / "tiny.npz")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    lst = tmp_path / "list.json"
+    rc = main(["learn", "--suite", str(out), "--space", "nadamw_grid", "--out", str(lst)])
+    assert rc == 0, capsys.readouterr().err
+    assert json.loads(lst.read_text())["configs"]
+    assert main(["learn", "--suite", str(out), "--out", str(tmp_path / "l2.json")]) == 2
+    assert "--suite needs --space" in capsys.readouterr().err
