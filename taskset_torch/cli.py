@@ -568,7 +568,7 @@ def _add_data_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _list_curves(args: argparse.Namespace):
-    """Curves from --store/--space, --taskset-json or --npz (exactly one)."""
+    """Curves from --store/--space, --suite/--space, --taskset-json or --npz (exactly one)."""
     from hparam_lists import importers
 
     tasks = [t for t in args.tasks.split(",") if t] if args.tasks else None
@@ -576,6 +576,12 @@ def _list_curves(args: argparse.Namespace):
         from taskset_torch.tasks.registry import canonical_task_name
 
         tasks = list(dict.fromkeys(canonical_task_name(t, check=False) for t in tasks))
+    if getattr(args, "suite", None):
+        from taskset_torch.suite import load_suite
+
+        if not args.space:
+            raise CLIError("--suite needs --space (e.g. --space nadamw_grid)")
+        return importers.read_store(load_suite(args.suite).root, space=args.space, tasks=tasks)
     if args.store:
         if not args.space:
             raise CLIError("--store needs --space (e.g. --space nadamw_grid)")
@@ -995,7 +1001,12 @@ def _add_list_commands(sub: argparse._SubParsersAction) -> None:
             "--taskset-json", metavar="DIR", help="directory of <task>.json TaskSet curve extracts"
         )
         src.add_argument("--npz", nargs="+", metavar="FILE", help="TaskSet's released npz files")
-        p.add_argument("--space", help="search space, e.g. nadamw_grid (needed with --store)")
+        src.add_argument(
+            "--suite", metavar="NAME", help="a packed curve suite by name or path (with --space)"
+        )
+        p.add_argument(
+            "--space", help="search space, e.g. nadamw_grid (needed with --store and --suite)"
+        )
         p.add_argument("--tasks", help="comma-separated task names (default: all)")
         p.add_argument("--score", choices=SCORE_KINDS, default="mean", help="per-config score")
         p.add_argument(
@@ -1212,6 +1223,111 @@ def _add_transfer_command(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_transfer)
 
 
+def _cmd_download(args: argparse.Namespace) -> int:
+    from taskset_torch.download import DEFAULT_BASE_URL, DownloadError, download_curves
+
+    if not args.all and not args.tasks:
+        raise CLIError("give --tasks NAME ... or --all (every task in TaskSet's task_names.txt)")
+    try:
+        rep = download_curves(
+            args.store,
+            args.space,
+            None if args.all else args.tasks,
+            base_url=args.base_url or DEFAULT_BASE_URL,
+            retries=args.retries,
+            progress=not args.quiet,
+        )
+    except ValueError as e:
+        raise CLIError(str(e)) from None
+    except DownloadError as e:
+        raise CLIError(
+            f"{e}\nfinished files are kept; rerun the same command to resume", code=1
+        ) from None
+    mb = rep.bytes / 2**20
+    print(
+        f"{len(rep.fetched)} files downloaded ({mb:.1f} MiB), {len(rep.present)} already in "
+        f"{args.store}"
+    )
+    return 0
+
+
+def _add_download_command(sub: argparse._SubParsersAction) -> None:
+    from taskset_torch.download import DEFAULT_BASE_URL, RELEASED_SPACES
+
+    p = sub.add_parser(
+        "download",
+        help="fetch TaskSet's released curves (<task>/<space>_1k_10000_replica5.npz) into a store",
+        description="Fetch TaskSet's released curves over HTTPS into a curve store: resumable "
+        "(rerun the same command), each file validated before it counts, retries with backoff.",
+    )
+    p.add_argument("--space", required=True, help=f"one of {', '.join(RELEASED_SPACES)}")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--tasks", nargs="+", metavar="TASK", help="task names to fetch")
+    g.add_argument("--all", action="store_true", help="every task of TaskSet's task_names.txt")
+    p.add_argument("--store", required=True, help="curve store directory")
+    p.add_argument(
+        "--base-url", default=None, help=f"base URL or mirror (default {DEFAULT_BASE_URL})"
+    )
+    p.add_argument("--retries", type=int, default=4, help="retries per file (default 4)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_download)
+
+
+def _cmd_suite_generate(args: argparse.Namespace) -> int:
+    from taskset_torch.suite import generate_suite, read_spec
+
+    try:
+        spec = read_spec(args.spec)
+    except ValueError as e:
+        raise CLIError(str(e)) from None
+    extra = ["--device", args.device, "--backend", args.backend]
+    if args.ray_address:
+        extra += ["--ray-address", args.ray_address]
+    if args.quiet:
+        extra.append("--quiet")
+    return generate_suite(spec, args.store, extra_args=extra)
+
+
+def _cmd_suite_pack(args: argparse.Namespace) -> int:
+    from taskset_torch.suite import pack_suite, read_spec
+
+    try:
+        spec = read_spec(args.spec)
+        out = args.out or f"{spec.name}.npz"
+        path = pack_suite(spec, args.store, out, allow_missing=args.allow_missing)
+    except ValueError as e:  # CurveStoreError is a ValueError
+        raise CLIError(str(e)) from None
+    print(f"wrote {path} ({path.stat().st_size / 2**20:.2f} MiB)")
+    return 0
+
+
+def _add_suite_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "suite",
+        help="generate a curve suite from its JSON spec, and pack it into one compact file",
+        description="A suite spec (JSON: name, tasks, spaces with config seeds, seeds, protocol) "
+        "names curves to generate; `pack` ships them as float16 in one .npz that "
+        "`load_suite(name)` and `learn/evaluate --suite NAME` read like a store.",
+    )
+    ssub = p.add_subparsers(dest="suite_command", required=True)
+    q = ssub.add_parser("generate", help="train the suite into a store (resumable)")
+    q.add_argument("spec", help="suite spec JSON, e.g. experiments/suites/taskset-torch-v1.json")
+    q.add_argument("--store", required=True, help="curve store directory")
+    q.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    q.add_argument("--backend", choices=["local", "ray"], default="local")
+    q.add_argument("--ray-address", default=None, help="Ray cluster address")
+    q.add_argument("--quiet", action="store_true", help="no progress bars")
+    q.set_defaults(func=_cmd_suite_generate)
+    q = ssub.add_parser("pack", help="pack the suite's curves from a store into one .npz")
+    q.add_argument("spec", help="suite spec JSON")
+    q.add_argument("--store", required=True, help="curve store directory")
+    q.add_argument("--out", default=None, help="output file (default <name>.npz)")
+    q.add_argument(
+        "--allow-missing", action="store_true", help="pack what exists; missing runs are NaN"
+    )
+    q.set_defaults(func=_cmd_suite_pack)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="taskset-torch",
@@ -1225,6 +1341,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_list_commands(sub)
     _add_data_commands(sub)
     _add_transfer_command(sub)
+    _add_download_command(sub)
+    _add_suite_commands(sub)
     return parser
 
 
@@ -1296,7 +1414,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{prefix}: warning: {message}", file=sys.stderr
             )
             _apply_data_env()  # every command that loads data sees the environment's settings
-            args.func(args)
+            rc = args.func(args)
     except KeyboardInterrupt:
         print("interrupted; finished work is kept and a rerun resumes", file=sys.stderr)
         return 130
@@ -1313,7 +1431,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code, text = found
         print(f"{prefix}: error: {text}", file=sys.stderr)
         return code
-    return 0
+    return rc if isinstance(rc, int) else 0
 
 
 if __name__ == "__main__":
