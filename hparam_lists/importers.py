@@ -163,6 +163,7 @@ def combine(curves: Iterable[Any], *, space: str | None = None) -> CurveData:
         si = [seed_pos[int(s)] for s in c.seeds]
         values[t][np.ix_(ci, si)] = v
     has_hparams = all(hparams[n] for n in names)
+    sources = {c.task: list(getattr(c, "data_sources", []) or []) for c in items}
     return CurveData(
         values=values,
         tasks=tuple(tasks),
@@ -171,6 +172,7 @@ def combine(curves: Iterable[Any], *, space: str | None = None) -> CurveData:
         steps=steps,
         space=space,
         hparams=tuple(hparams[n] for n in names) if has_hparams else None,
+        meta={"data_sources": sources},
     )
 
 
@@ -198,6 +200,7 @@ def read_store(
     if hparams is not None and (len(hparams) != len(labels["config_names"]) or not all(hparams)):
         hparams = None
     curves = CurveData.from_array(array, labels, space=space, hparams=hparams)
+    curves.meta["data_sources"] = dict(labels.get("data_sources", {}))
     # The zero optimizer's curves (stored as the "space" zero), when generate recorded them.
     zero = np.full((len(curves.tasks), len(curves.splits)), np.nan)
     for t, task in enumerate(curves.tasks):
