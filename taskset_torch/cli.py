@@ -247,6 +247,7 @@ def _check_ray_address(args: argparse.Namespace) -> None:
 
 def _cmd_generate(args: argparse.Namespace) -> None:
     import os
+    from dataclasses import replace
 
     from tqdm import tqdm
 
@@ -281,8 +282,9 @@ def _cmd_generate(args: argparse.Namespace) -> None:
     units = plan(tasks, args.space, args.configs, args.seeds, chunk_size=args.chunk)
     store = CurveStore(os.path.expanduser(args.store))
     total = len(units) * cfg.training_steps
-    if not args.no_zero:  # the zero optimizer's curve, once per (task, seed): evaluations only
-        units = zero_units(tasks, args.seeds) + units
+    # The zero optimizer's curve, once per (task, seed): evaluations only, and the same whatever
+    # the randomness option (so it is recorded under shared randomness).
+    zero = [] if args.no_zero else zero_units(tasks, args.seeds)
     with tqdm(total=total, unit="step", desc="generate", disable=args.quiet) as bar:
 
         def on_unit(unit, skipped):
@@ -293,20 +295,24 @@ def _cmd_generate(args: argparse.Namespace) -> None:
         def on_note(text):
             bar.write(f"taskset-torch generate: {text}", file=sys.stderr)
 
-        done = run_units(
-            units,
-            store,
-            cfg,
-            backend=args.backend,
-            ray_address=args.ray_address,
-            num_gpus_per_unit=args.gpus_per_unit,
-            on_step=bar.update,
-            on_unit=on_unit,
-            on_note=on_note,
-            force=args.force,
-        )
+        done = 0
+        for todo, run_cfg in ((zero, replace(cfg, independent=False)), (units, cfg)):
+            if todo:
+                done += run_units(
+                    todo,
+                    store,
+                    run_cfg,
+                    backend=args.backend,
+                    ray_address=args.ray_address,
+                    num_gpus_per_unit=args.gpus_per_unit,
+                    on_step=bar.update,
+                    on_unit=on_unit,
+                    on_note=on_note,
+                    force=args.force,
+                )
     if not args.quiet:
-        print(f"{done} units computed, {len(units) - done} already in {args.store}")
+        n = len(units) + len(zero)
+        print(f"{done} units computed, {n - done} already in {args.store}")
 
 
 def _add_task_commands(sub: argparse._SubParsersAction) -> None:
@@ -380,12 +386,6 @@ def _add_task_commands(sub: argparse._SubParsersAction) -> None:
         "--chunk", type=positive_int, default=100, help="configs trained together (default 100)"
     )
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    p.add_argument(
-        "--order",
-        choices=["trial", "seed"],
-        default="trial",
-        help="trial: trial t of every method and seed before t+1; seed: one seed at a time",
-    )
     p.add_argument("--backend", choices=["local", "ray"], default="local")
     p.add_argument("--ray-address", default=None, help="Ray cluster address (default: local)")
     p.add_argument("--gpus-per-unit", type=float, default=0.0, help="GPUs per unit on Ray")

@@ -105,7 +105,7 @@ def plan(
 def zero_units(tasks: Sequence[str], seeds: Sequence[int]) -> list[Unit]:
     """One unit per (task, seed) recording the ``zero`` optimizer's curve (the normalization
     reference; evaluations only, no training steps)."""
-    return [Unit(t, ZERO, int(s), ()) for t in tasks for s in sorted(set(seeds))]
+    return [Unit(t, ZERO, int(s), (0,)) for t in tasks for s in sorted(set(seeds))]
 
 
 @dataclasses.dataclass

@@ -145,3 +145,14 @@ def test_an_unusable_zero_loss_keeps_the_step0_reference_for_that_task():
     assert ok.step0_tasks == ()
     hlist = learn_list(_curves(zero_loss=0.0))
     assert hlist.provenance["norm_ref_step0_tasks"] == ["t"]
+
+
+def test_zero_curve_is_shared_by_runs_with_either_randomness(tmp_path, capsys):
+    store = tmp_path / "store"
+    assert main([*GEN, "--store", str(store)]) == 0
+    before = {p: p.stat().st_mtime_ns for p in store.glob("*/zero/*.npz")}
+    other = [a if a != "adam1p_wide_grid" else "adam4p_wide_grid" for a in GEN]
+    assert main([*other, "--independent", "--configs", "0-1", "--store", str(store)]) == 0
+    assert {p: p.stat().st_mtime_ns for p in store.glob("*/zero/*.npz")} == before
+    curves = read_store(store, space="adam4p_wide_grid")
+    assert curves.zero_loss is not None and np.isfinite(curves.zero_loss).all()
