@@ -37,6 +37,7 @@ _EXPORTS: dict[str, str] = {
     "load_list": "lists",
     "learn_list": "lists",
     "optimizer_for_idx": "lists",
+    "evaluate_transfer": "transfer",
 }
 
 __all__ = list(_EXPORTS)
