@@ -41,6 +41,7 @@ _EXPORTS: dict[str, str] = {
     "make_optimizer": "tuning",
     "config_from_tuner": "tuning",
     "load_curves_dataframe": "frames",
+    "evaluate_transfer": "transfer",
 }
 
 __all__ = list(_EXPORTS)

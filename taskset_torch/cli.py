@@ -1165,7 +1165,9 @@ def _cmd_transfer(args: argparse.Namespace) -> None:
         budget=args.budget,
         backend=args.backend,
         cache_dir=out / "cache",
-        problem=json.dumps({"problem": args.problem, "scale": args.scale, **problem.config}),
+        problem=json.dumps(
+            {"problem": args.problem, "scale": args.scale, **problem.config, "data": source}
+        ),
         order=args.order,
         progress=not args.quiet,
         ray_address=args.ray_address,
