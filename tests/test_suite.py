@@ -127,3 +127,21 @@ def test_cli_learn_reads_a_suite(generated, tmp_path, monkeypatch, capsys):
     assert json.loads(lst.read_text())["configs"]
     assert main(["learn", "--suite", str(out), "--out", str(tmp_path / "l2.json")]) == 2
     assert "--suite needs --space" in capsys.readouterr().err
+
+
+def test_the_shipped_suite_spec_names_real_tasks_of_every_family_and_fixed_kind():
+    from pathlib import Path
+
+    from taskset_torch.tasks.fixed import FIXED_KINDS, fixed_task_kind, is_fixed_task
+    from taskset_torch.tasks.registry import FAMILIES, parse_seed_name
+
+    spec = read_spec(Path(__file__).parents[1] / "experiments" / "suites" / "taskset-torch-v1.json")
+    assert len(spec.tasks) >= 100
+    kinds = set()
+    for t in spec.tasks:
+        kinds.add(fixed_task_kind(t) if is_fixed_task(t) else parse_seed_name(t)[0])
+    assert kinds == set(FAMILIES) | set(FIXED_KINDS)
+    assert {"nadamw_grid", "adam8p_wide_grid", "adam1p_wide_grid", "adam4p_wide_grid"} <= set(
+        spec.spaces
+    )
+    assert len(spec.spaces["nadamw_grid"]) >= 200 and len(spec.spaces["adam8p_wide_grid"]) >= 200
