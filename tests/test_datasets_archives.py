@@ -213,7 +213,9 @@ def make_cifar(root: Path, per_class: int = 4) -> Path:
     return make_tar(root / "cifar10" / "cifar10_jpg.tar.gz", members)
 
 
-def test_cifar10_archive_decoded_once_shuffled_with_recorded_seed(tmp_path, data_dir, search):
+def test_cifar10_archive_decoded_once_shuffled_with_recorded_seed(
+    tmp_path, data_dir, search, monkeypatch
+):
     path = make_cifar(tmp_path / "shared" / "data")
     search(tmp_path / "shared" / "data")
     status = D.dataset_status()["cifar10"]
@@ -238,9 +240,22 @@ def test_cifar10_archive_decoded_once_shuffled_with_recorded_seed(tmp_path, data
     assert (img.float().mean((2, 3)) - colors).abs().max() < 4
     b = ds.batch("test", 4, torch.Generator().manual_seed(0))
     assert b["image"].shape == (4, 3, 32, 32) and 0 <= float(b["image"].min()) <= 1
-    # Decoded once: a new data dir in the same process reuses the decode from memory, and the
-    # first data dir holds the arrays for later processes.
+    # Decoded once: the data dir holds the arrays for later processes, and a new data dir in
+    # the same process reuses the decode from memory.
     assert len(list((data_dir / "archive_cache").glob("cifar10-*"))) == 1
+    monkeypatch.setattr(archives, "read_cifar10_archive", _no_decode)
+    D.set_data_dir(tmp_path / "other")
+    again = D.load_image_dataset("cifar10", num_per_valid=5)
+    assert torch.equal(again.splits["test"]["image"], ds.splits["test"]["image"])
+    # A fresh process (memory cleared) reads the first data dir's copy.
+    D.set_data_dir(data_dir)
+    D.clear_archive_memo()
+    third = D.load_image_dataset("cifar10", num_per_valid=5)
+    assert torch.equal(third.splits["train"]["label"], ds.splits["train"]["label"])
+
+
+def _no_decode(*args, **kwargs):
+    raise AssertionError("the archive was decoded again instead of reusing the decoded copy")
 
 
 def make_sotu(root: Path) -> Path:
