@@ -399,3 +399,20 @@ def test_real_archives_full_decode(tmp_path, data_dir):
     assert torch.allclose(means, torch.tensor([0.4914, 0.4822, 0.4465]), atol=0.01)
     labels = cifar.splits["valid_inner"]["label"]
     assert labels.bincount(minlength=10).min() > 400  # shuffled: no class-grouped split
+
+
+def test_search_path_from_the_environment(tmp_path, monkeypatch, capsys):
+    make_cifar(tmp_path / "a" / "b", per_class=1)
+    monkeypatch.setenv("TASKSET_TORCH_DATA", str(tmp_path / "d"))
+    monkeypatch.setenv(
+        "TASKSET_TORCH_SEARCH_PATH", f"{tmp_path / 'nothing'}:{tmp_path / 'a' / 'b'}"
+    )
+    monkeypatch.delenv("TASKSET_TORCH_NO_SUBSTITUTES", raising=False)
+    try:
+        assert cli.main(["data", "status", "--json"]) == 0
+        js = json.loads(capsys.readouterr().out)
+        assert js["search_path"] == [str(tmp_path / "nothing"), str(tmp_path / "a" / "b")]
+        assert js["cifar10"]["category"] == "real" and js["lm1b/bytes"]["category"] == "substitute"
+    finally:
+        D.set_data_dir(None)
+        D.set_search_path([])
