@@ -213,7 +213,9 @@ def make_cifar(root: Path, per_class: int = 4) -> Path:
     return make_tar(root / "cifar10" / "cifar10_jpg.tar.gz", members)
 
 
-def test_cifar10_archive_decoded_once_shuffled_with_recorded_seed(tmp_path, data_dir, search):
+def test_cifar10_archive_decoded_once_shuffled_with_recorded_seed(
+    tmp_path, data_dir, search, monkeypatch
+):
     path = make_cifar(tmp_path / "shared" / "data")
     search(tmp_path / "shared" / "data")
     status = D.dataset_status()["cifar10"]
@@ -238,9 +240,22 @@ def test_cifar10_archive_decoded_once_shuffled_with_recorded_seed(tmp_path, data
     assert (img.float().mean((2, 3)) - colors).abs().max() < 4
     b = ds.batch("test", 4, torch.Generator().manual_seed(0))
     assert b["image"].shape == (4, 3, 32, 32) and 0 <= float(b["image"].min()) <= 1
-    # Decoded once: a new data dir in the same process reuses the decode from memory, and the
-    # first data dir holds the arrays for later processes.
+    # Decoded once: the data dir holds the arrays for later processes, and a new data dir in
+    # the same process reuses the decode from memory.
     assert len(list((data_dir / "archive_cache").glob("cifar10-*"))) == 1
+    monkeypatch.setattr(archives, "read_cifar10_archive", _no_decode)
+    D.set_data_dir(tmp_path / "other")
+    again = D.load_image_dataset("cifar10", num_per_valid=5)
+    assert torch.equal(again.splits["test"]["image"], ds.splits["test"]["image"])
+    # A fresh process (memory cleared) reads the first data dir's copy.
+    D.set_data_dir(data_dir)
+    D.clear_archive_memo()
+    third = D.load_image_dataset("cifar10", num_per_valid=5)
+    assert torch.equal(third.splits["train"]["label"], ds.splits["train"]["label"])
+
+
+def _no_decode(*args, **kwargs):
+    raise AssertionError("the archive was decoded again instead of reusing the decoded copy")
 
 
 def make_sotu(root: Path) -> Path:
@@ -384,3 +399,20 @@ def test_real_archives_full_decode(tmp_path, data_dir):
     assert torch.allclose(means, torch.tensor([0.4914, 0.4822, 0.4465]), atol=0.01)
     labels = cifar.splits["valid_inner"]["label"]
     assert labels.bincount(minlength=10).min() > 400  # shuffled: no class-grouped split
+
+
+def test_search_path_from_the_environment(tmp_path, monkeypatch, capsys):
+    make_cifar(tmp_path / "a" / "b", per_class=1)
+    monkeypatch.setenv("TASKSET_TORCH_DATA", str(tmp_path / "d"))
+    monkeypatch.setenv(
+        "TASKSET_TORCH_SEARCH_PATH", f"{tmp_path / 'nothing'}:{tmp_path / 'a' / 'b'}"
+    )
+    monkeypatch.delenv("TASKSET_TORCH_NO_SUBSTITUTES", raising=False)
+    try:
+        assert cli.main(["data", "status", "--json"]) == 0
+        js = json.loads(capsys.readouterr().out)
+        assert js["search_path"] == [str(tmp_path / "nothing"), str(tmp_path / "a" / "b")]
+        assert js["cifar10"]["category"] == "real" and js["lm1b/bytes"]["category"] == "substitute"
+    finally:
+        D.set_data_dir(None)
+        D.set_search_path([])

@@ -8,11 +8,12 @@ is written under a temporary name and renamed into place, so a reader never sees
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from taskset_torch.tasks.base import DataSource
 __all__ = [
     "archive_cache_dir",
     "has_prepared",
+    "load_or_build",
     "prepared_dir",
     "read_arrays_dir",
     "read_meta",
@@ -160,3 +162,44 @@ def prepared_or_tfds_source(name: str, tfds_name: str, data_dir: Path) -> DataSo
     if tfds_has_data(tfds_name, data_dir):
         return DataSource(name, "real", f"TFDS {tfds_name} in {data_dir / 'tfds'}")
     return None
+
+
+@contextlib.contextmanager
+def _exclusive(lock_path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``lock_path`` (POSIX ``flock``; nothing where unavailable or the
+    directory is read-only): parallel workers wait for one build instead of repeating it."""
+    try:
+        import fcntl
+
+        fh = open(lock_path, "a+")  # noqa: SIM115 - closed in finally
+    except (ImportError, OSError):
+        yield
+        return
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+    finally:
+        fh.close()  # releases the lock
+
+
+Built = tuple[dict[str, dict[str, np.ndarray]], dict[str, Any], "list[str] | None"]
+
+
+def load_or_build(d: Path, name: str, build: Callable[[], Built]) -> Built:
+    """``(arrays, meta, vocab)`` of directory ``d``, built by ``build()`` and written there first
+    when it does not exist yet (one process builds, others wait and read)."""
+    if (d / "meta.json").is_file():
+        return read_arrays_dir(d, name)
+    try:
+        d.parent.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return build()
+    with _exclusive(d.parent / f".{d.name}.lock"):
+        if (d / "meta.json").is_file():  # another process built it while we waited
+            return read_arrays_dir(d, name)
+        arrays, meta, vocab = build()
+        try:
+            write_arrays_dir(d, name, arrays, meta, vocab=vocab)
+        except OSError:  # a read-only data dir only costs the speed-up
+            pass
+        return arrays, meta, vocab

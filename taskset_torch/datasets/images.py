@@ -267,18 +267,15 @@ def _archive_arrays(spec: ImageSpec, path: Path, data_dir: Path) -> tuple[Arrays
     d = cache.archive_cache_dir(name, data_dir)
     source = DataSource(spec.name, "local", archive_detail(spec, path))
 
-    def load() -> Arrays:
-        if (d / "meta.json").is_file():
-            return cache.read_arrays_dir(d, name)[0]
-        arrays = read_image_archive(spec, path)
-        meta = {**image_meta(spec, source), "archive": str(path)}
-        try:
-            cache.write_arrays_dir(d, name, arrays, meta)
-        except OSError:  # a read-only data dir only costs the speed-up
-            pass
-        return arrays
+    def build() -> cache.Built:
+        return (
+            read_image_archive(spec, path),
+            {**image_meta(spec, source), "archive": str(path)},
+            None,
+        )
 
-    return archives.memo(("image", name, str(data_dir)), load), source
+    # In memory per archive version (not per data dir): the content depends on the archive only.
+    return archives.memo(("image", name), lambda: cache.load_or_build(d, name, build)[0]), source
 
 
 def _local_candidates(spec: ImageSpec, data_dir: Path) -> list[Path]:

@@ -151,12 +151,10 @@ class _PrefixCounts:
         self.strings = sorted(windows)
         n = len(self.strings)
         self.max_len = max_len
-        self.weights = np.fromiter((windows[s] for s in self.strings), np.int64, count=n)
-        self.lengths = np.fromiter((len(s) for s in self.strings), np.int64, count=n)
-        codes = np.frombuffer(
-            "".join(s.ljust(max_len, "\0") for s in self.strings).encode("utf-32-le"),
-            dtype=np.uint32,
-        ).reshape(n, max_len)
+        self.weights = np.array(list(map(windows.__getitem__, self.strings)), dtype=np.int64)
+        self.lengths = np.array(list(map(len, self.strings)), dtype=np.int64)
+        # Fixed-width UCS-4 (numpy pads with "\0"): one row of code points per window.
+        codes = np.array(self.strings, dtype=f"<U{max_len}").view(np.uint32).reshape(n, max_len)
         differ = codes[1:] != codes[:-1]
         first = np.where(differ.any(1), differ.argmax(1), max_len)
         self.lcp = np.minimum(first, np.minimum(self.lengths[1:], self.lengths[:-1]))
