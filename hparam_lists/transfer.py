@@ -34,6 +34,7 @@ from hparam_lists.transfer_methods import (
     make_optimizer_factory,
 )
 from hparam_lists.transfer_report import (
+    paired_differences,
     plot_transfer,
     save_transfer,
     summarize_transfer,
@@ -54,6 +55,7 @@ __all__ = [
     "evaluate_transfer",
     "best_so_far",
     "summarize_transfer",
+    "paired_differences",
     "plot_transfer",
     "summary_markdown",
     "save_transfer",

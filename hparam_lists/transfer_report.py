@@ -11,7 +11,13 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["summarize_transfer", "summary_markdown", "plot_transfer", "save_transfer"]
+__all__ = [
+    "summarize_transfer",
+    "paired_differences",
+    "summary_markdown",
+    "plot_transfer",
+    "save_transfer",
+]
 
 
 def summarize_transfer(df: Any, ks: Sequence[int] = (1, 3, 10)) -> Any:
@@ -68,6 +74,34 @@ def plot_transfer(df: Any, path: str | os.PathLike, *, title: str = "") -> Path:
     return path
 
 
+def paired_differences(df: Any, reference: str, ks: Sequence[int] = (1, 3, 10)) -> Any:
+    """Per method and k: the other method's best-so-far minus ``reference``'s, paired by seed
+    (positive = the reference is better): mean, min, max, and seeds where the reference won."""
+    import pandas as pd
+
+    def at(method: str, k: int) -> Any:
+        sub = df[(df["method"] == method) & (df["trial"] == k - 1)]
+        return sub.set_index("seed")["best_so_far"].astype(float)
+
+    out = []
+    for m in dict.fromkeys(df["method"]):
+        if m == reference:
+            continue
+        for k in ks:
+            ref, other = at(reference, k), at(m, k)
+            seeds = ref.index.intersection(other.index)
+            d = (other[seeds] - ref[seeds]).to_numpy()
+            d = d[np.isfinite(d)] if d.size else d
+            row = {"method": m, "k": int(k), "n_seeds": int(d.size)}
+            row["mean"] = float(np.mean(d)) if d.size else math.nan
+            row["min"] = float(np.min(d)) if d.size else math.nan
+            row["max"] = float(np.max(d)) if d.size else math.nan
+            row["reference_wins"] = int(np.sum(d > 0))
+            out.append(row)
+    cols = ["method", "k", "n_seeds", "mean", "min", "max", "reference_wins"]
+    return pd.DataFrame(out, columns=cols)
+
+
 def summary_markdown(summary: Any, *, digits: int = 4) -> str:
     """The summary as a markdown table: one row per method, ``mean [min, max] (n)`` per k."""
     ks = sorted(set(int(k) for k in summary["k"]))
@@ -98,7 +132,8 @@ def save_transfer(
     figure: bool = True,
 ) -> dict[str, Path]:
     """Write ``trials.csv`` (+ ``trials.parquet`` when pyarrow is installed), ``summary.csv``,
-    ``summary.md``, ``info.json`` and ``best_so_far.png``, each atomically."""
+    ``summary.md``, ``paired.csv`` (every method against the first, e.g. the list, paired by seed),
+    ``info.json`` and ``best_so_far.png``, each atomically."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
@@ -120,6 +155,10 @@ def save_transfer(
         atomic("trials.parquet", lambda p: df.to_parquet(p, index=False))
     atomic("summary.csv", lambda p: summary.to_csv(p, index=False))
     atomic("summary.md", lambda p: p.write_text(summary_markdown(summary)))
+    methods = list(dict.fromkeys(df["method"]))
+    if methods:
+        paired = paired_differences(df, methods[0], ks)
+        atomic("paired.csv", lambda p: paired.to_csv(p, index=False))
     atomic("info.json", lambda p: p.write_text(json.dumps(dict(info or {}), indent=1) + "\n"))
     if figure and len(df):
         title = str((info or {}).get("problem", ""))

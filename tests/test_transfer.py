@@ -17,6 +17,7 @@ from hparam_lists.transfer import (
     RandomSearch,
     best_so_far,
     evaluate_transfer,
+    paired_differences,
     save_transfer,
     summarize_transfer,
 )
@@ -103,6 +104,11 @@ def test_best_so_far_bookkeeping_and_summary():
     at4 = df[(df["method"] == "opt_list") & (df["trial"] == 3)]["best_so_far"]
     assert row["n_seeds"] == 2 and row["mean"] == pytest.approx(at4.mean())
     assert row["min"] == at4.min() and row["max"] == at4.max()
+    paired = paired_differences(df, "opt_list", ks=(4,))
+    pr = paired[paired["method"] == "adam_lr_random"].iloc[0]
+    other = df[(df["method"] == "adam_lr_random") & (df["trial"] == 3)]["best_so_far"]
+    diffs = other.to_numpy() - at4.to_numpy()  # both sorted by seed
+    assert pr["mean"] == pytest.approx(diffs.mean()) and pr["reference_wins"] == (diffs > 0).sum()
 
 
 def test_same_seeds_same_results_and_shared_trials_reused():
@@ -186,7 +192,15 @@ def test_save_writes_tables_and_figure(tmp_path):
     pytest.importorskip("matplotlib")
     df = evaluate_transfer(Toy(), _methods(), k=3, seeds=2)
     paths = save_transfer(df, tmp_path / "out", info={"problem": "toy"}, ks=(1, 3))
-    for name in ("trials.csv", "summary.csv", "summary.md", "info.json", "best_so_far.png"):
+    names = (
+        "trials.csv",
+        "summary.csv",
+        "summary.md",
+        "paired.csv",
+        "info.json",
+        "best_so_far.png",
+    )
+    for name in names:
         assert paths[name].is_file() and paths[name].stat().st_size > 0
     assert "| opt_list |" in paths["summary.md"].read_text()
     assert not list((tmp_path / "out").glob(".*tmp*"))
