@@ -62,12 +62,12 @@ def main() -> None:
         f"normalized by the {cv.folds[0].hlist.provenance['norm_ref']} loss"
     )
     print(
-        f"{'k':>3} {'median speedup':>15} {'capped':>7} {'median list loss':>17} "
+        f"{'k':>3} {'split-median speedup':>20} {'capped':>7} {'median list loss':>17} "
         f"{'mean list loss':>15} {'mean random loss':>17}"
     )
     for row in summary:
         print(
-            f"{row['k']:>3} {row['median_speedup']:>15.2f} {row['n_capped']:>4}/{len(splits):<2} "
+            f"{row['k']:>3} {row['fold_median_speedup']:>20.2f} {row['n_capped_folds']:>4}/{len(splits):<2} "
             f"{row['median_list_loss']:>17.4f} {row['mean_list_loss']:>15.4f} "
             f"{row['mean_random_loss']:>17.4f}"
         )

@@ -25,11 +25,11 @@ from taskset_torch.training import TrainConfig, TrainResult, train_configs
 __all__ = [
     "Unit",
     "plan",
-    "zero_units",
     "compute_unit",
     "run_units",
     "run_protocol",
     "missing_units",
+    "zero_units",
     "UnitResult",
 ]
 
@@ -198,7 +198,6 @@ def _train_fitting(
     reports that fraction of its steps, and a program that ran out of memory takes back what it
     reported.
     """
-    ids = list(unit.config_seeds)
     reported = 0.0
 
     def report(n: int) -> None:
@@ -207,6 +206,7 @@ def _train_fitting(
         reported += part
         progress(part)
 
+    ids = list(unit.config_seeds)
     try:
         res = train_configs(
             task,
@@ -228,9 +228,9 @@ def _train_fitting(
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
     half = len(hparams) // 2
+    part = share / len(hparams)
     first = dataclasses.replace(unit, config_seeds=unit.config_seeds[:half])
     second = dataclasses.replace(unit, config_seeds=unit.config_seeds[half:])
-    part = share / len(hparams)
     a, na = _train_fitting(task, first, hparams[:half], config, progress, part * half)
     b, nb = _train_fitting(
         task, second, hparams[half:], config, progress, part * (len(hparams) - half)
@@ -290,6 +290,9 @@ def missing_units(
                     on_note(f"set aside broken unit {path} -> {dest} ({reason}); recomputing it")
             scans[key] = scan
         done = scans[key].done.get(u.seed, set())
+        if u.space == ZERO:  # one curve per (task, seed), no config seeds
+            out.append((u, None if ZERO in done else u))
+            continue
         todo = tuple(c for c, n in zip(u.config_seeds, u.config_names) if n not in done)
         out.append((u, dataclasses.replace(u, config_seeds=todo) if todo else None))
     return out
