@@ -116,7 +116,14 @@ def compare_task(ours: np.ndarray, theirs: np.ndarray, steps: np.ndarray) -> dic
     }
 
 
-def figure(task: str, ours: np.ndarray, theirs: np.ndarray, steps: np.ndarray, path: Path) -> None:
+def figure(
+    task: str,
+    ours: np.ndarray,
+    theirs: np.ndarray,
+    steps: np.ndarray,
+    path: Path,
+    config_ids: np.ndarray,
+) -> None:
     try:
         import matplotlib
 
@@ -144,7 +151,7 @@ def figure(task: str, ours: np.ndarray, theirs: np.ndarray, steps: np.ndarray, p
         show = order[np.linspace(0, len(order) - 1, min(4, len(order))).round().astype(int)]
         for j, c in enumerate(dict.fromkeys(show.tolist())):
             color = f"C{j}"
-            b.plot(steps, theirs[c], color=color, label=f"config {c}: TaskSet")
+            b.plot(steps, theirs[c], color=color, label=f"seed{config_ids[c]}: TaskSet")
             b.plot(steps, ours[c], color=color, ls="--", label="ours")
     b.set(yscale="log", xlabel="step", ylabel="valid_inner loss", title=task[:60])
     b.legend(fontsize=7)
@@ -242,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
             data_sources=curves.data_sources,
         )
         results[task] = res
-        figure(task, ours, theirs, steps, fig_dir / f"{task}.png")
+        figure(task, ours, theirs, steps, fig_dir / f"{task}.png", picked)
 
     spears = [r["spearman"] for r in results.values()]
     median = float(np.nanmedian(spears)) if np.isfinite(spears).any() else math.nan
