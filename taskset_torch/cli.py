@@ -143,7 +143,10 @@ def _cmd_generate(args: argparse.Namespace) -> None:
         eval_batches=args.eval_batches,
         device=args.device,
     )
-    units = plan(tasks, args.space, args.configs, args.seeds, chunk_size=args.chunk)
+    chunk = args.chunk
+    if chunk == "auto":
+        chunk = _auto_chunk_fn(args.space, args.device, args.quiet)
+    units = plan(tasks, args.space, args.configs, args.seeds, chunk_size=chunk)
     store = CurveStore(os.path.expanduser(args.store))
     total = len(units) * cfg.training_steps
     with tqdm(total=total, unit="step", desc="generate", disable=args.quiet) as bar:
@@ -165,6 +168,39 @@ def _cmd_generate(args: argparse.Namespace) -> None:
         )
     if not args.quiet:
         print(f"{done} units computed, {len(units) - done} already in {args.store}")
+
+
+def _parse_chunk(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--chunk must be 'auto' or an integer >= 1, got {text!r}")
+    return value
+
+
+def _auto_chunk_fn(space: str, device: str, quiet: bool):
+    """Calibrated configs per program for each task, cached under the user's cache directory."""
+    import os
+
+    from taskset_torch.chunking import calibrate
+    from taskset_torch.tasks.registry import build_task
+
+    cache = os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "taskset_torch"
+    )
+
+    def chunk_for(task: str) -> int:
+        cal = calibrate(build_task(task), space, device=device, cache_dir=cache)
+        if not quiet:
+            rates = ", ".join(f"K={k}: {r:.1f}" for k, r in sorted(cal.rates.items()))
+            print(f"chunk {cal.chunk} for {task} (config-steps/s {rates})", file=sys.stderr)
+        return cal.chunk
+
+    return chunk_for
 
 
 def _add_task_commands(sub: argparse._SubParsersAction) -> None:
@@ -216,7 +252,13 @@ def _add_task_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=10000, help="training steps (default 10000)")
     p.add_argument("--eval-every", type=int, default=200, help="steps between evaluations")
     p.add_argument("--eval-batches", type=int, default=50, help="batches per evaluation point")
-    p.add_argument("--chunk", type=int, default=100, help="configs trained together (default 100)")
+    p.add_argument(
+        "--chunk",
+        type=_parse_chunk,
+        default="auto",
+        help="configs trained together: an integer, or 'auto' (default) for the fastest per "
+        "config on this device, from a short calibration cached per task and device",
+    )
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--backend", choices=["local", "ray"], default="local")
     p.add_argument("--ray-address", default=None, help="Ray cluster address (default: local)")

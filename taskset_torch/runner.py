@@ -38,16 +38,24 @@ def plan(
     space: str,
     config_seeds: Sequence[int],
     seeds: Sequence[int],
-    chunk_size: int = 100,
+    chunk_size: int | Callable[[str], int] = 100,
 ) -> list[Unit]:
-    """All units for tasks x configs x seeds, configs split into chunks of ``chunk_size``."""
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    """All units for tasks x configs x seeds, configs split into chunks of ``chunk_size``.
+
+    ``chunk_size`` may be a function of the task name (e.g. a calibrated choice,
+    :func:`taskset_torch.chunking.auto_chunk`).
+    """
     if not tasks or not config_seeds or not seeds:
         raise ValueError("plan needs at least one task, one config seed and one seed")
     cs = sorted(set(int(c) for c in config_seeds))
-    chunks = [tuple(cs[i : i + chunk_size]) for i in range(0, len(cs), chunk_size)]
-    return [Unit(t, space, int(s), ch) for t in tasks for s in seeds for ch in chunks]
+    units = []
+    for t in tasks:
+        size = chunk_size(t) if callable(chunk_size) else chunk_size
+        if not isinstance(size, int) or size < 1:
+            raise ValueError(f"chunk_size must be an int >= 1, got {size!r} for task {t}")
+        chunks = [tuple(cs[i : i + size]) for i in range(0, len(cs), size)]
+        units += [Unit(t, space, int(s), ch) for s in seeds for ch in chunks]
+    return units
 
 
 @dataclasses.dataclass

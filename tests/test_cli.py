@@ -137,3 +137,27 @@ def test_generate_on_a_missing_gpu_or_unknown_space_is_a_clear_error(tmp_path, c
     code, _, err = run_cli(capsys, *args, "--store", str(tmp_path))
     assert code == 2 and "unknown search space 'adam9p'" in err and "nadamw_grid" in err
     assert not any(tmp_path.rglob("*.npz"))
+
+
+def test_generate_chunk_auto_calibrates_once_and_integers_override(tmp_path, capsys, monkeypatch):
+    from taskset_torch import chunking
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    measured = []
+
+    def fake_rate(task, space, k, device="cpu", **kw):
+        measured.append((task.name, k))
+        return {1: 10.0, 2: 30.0, 4: 31.0}.get(k, 5.0)  # best at K = 2 (within 5% of K = 4)
+
+    monkeypatch.setattr(chunking, "measure_rate", fake_rate)
+    args = [a for a in GEN_ARGS if a not in ("--chunk", "3")]
+    assert main([*args, "--store", str(tmp_path / "s")]) == 0
+    assert {k for _, k in measured} == {1, 2, 4, 8}  # stopped past the knee
+    assert len(list((tmp_path / "s").rglob("*.npz"))) == 2 * 2 * 3  # tasks x seeds x chunks of 2
+    measured.clear()
+    assert main([*args, "--store", str(tmp_path / "s")]) == 0
+    assert measured == []  # cached: the same units, nothing recomputed
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main([*args, "--chunk", "0", "--store", str(tmp_path / "s")])
+    assert "--chunk must be 'auto' or an integer" in capsys.readouterr().err
