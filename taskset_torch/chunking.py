@@ -96,18 +96,21 @@ def sweep(
     *,
     fits: Callable[[int], bool] = lambda k: True,
     knee: float = 0.75,
+    patience: int = 2,
     max_step_seconds: float = math.inf,
 ) -> tuple[dict[int, float], str]:
     """Measure ``measure(k)`` (config-steps/s) up the ladder; returns (rates, why it stopped).
 
-    Stops before a K that ``fits`` rejects (memory budget) or that runs out of memory, after a K
-    whose rate falls below ``knee`` x the best so far (past the knee: larger K only gets worse),
-    and after a K whose single step took longer than ``max_step_seconds``.
+    Stops before a K that ``fits`` rejects (memory budget) or that runs out of memory, after
+    ``patience`` consecutive Ks whose rate falls below ``knee`` x the best so far (past the knee:
+    larger K only gets worse; one low reading on a busy machine is not enough), and after a K
+    whose single step took longer than ``max_step_seconds``.
     """
     ks = sorted({int(k) for k in ladder})
     if not ks or ks[0] < 1:
         raise ValueError(f"the ladder needs positive Ks, got {list(ladder)}")
     rates: dict[int, float] = {}
+    low = 0
     for k in ks:
         if rates and not fits(k):
             return rates, "memory"
@@ -119,7 +122,8 @@ def sweep(
             _empty_cache()
             return rates, "out_of_memory"
         rates[k] = rate
-        if rate < knee * max(rates.values()):
+        low = low + 1 if rate < knee * max(rates.values()) else 0
+        if low >= patience:
             return rates, "knee"
         if k / rate > max_step_seconds:
             return rates, "step_time"
@@ -184,7 +188,7 @@ def measure_rate(
     device: torch.device | str = "cpu",
     *,
     min_seconds: float = 0.3,
-    max_steps: int = 5,
+    max_steps: int = 100,
 ) -> float:
     """Config-steps/s of the trainer's step (batch, loss and gradient, update) at ``k`` configs.
 

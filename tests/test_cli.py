@@ -152,7 +152,7 @@ def test_generate_chunk_auto_calibrates_once_and_integers_override(tmp_path, cap
     monkeypatch.setattr(chunking, "measure_rate", fake_rate)
     args = [a for a in GEN_ARGS if a not in ("--chunk", "3")]
     assert main([*args, "--store", str(tmp_path / "s")]) == 0
-    assert {k for _, k in measured} == {1, 2, 4, 8}  # stopped past the knee
+    assert {k for _, k in measured} == {1, 2, 4, 8, 16}  # stopped past the knee
     assert len(list((tmp_path / "s").rglob("*.npz"))) == 2 * 2 * 3  # tasks x seeds x chunks of 2
     measured.clear()
     assert main([*args, "--store", str(tmp_path / "s")]) == 0
