@@ -11,7 +11,7 @@ import numpy as np
 from hparam_lists.curves import CurveData
 from hparam_lists.evaluate import ListEvaluation, TaskSplit, evaluate_list, pool_evaluations
 from hparam_lists.greedy import ListObjective, get_objective
-from hparam_lists.lists import HParamList, learn_list_from_scores
+from hparam_lists.lists import HParamList, check_list_fits, learn_list_from_scores
 from hparam_lists.normalize import check_report_split, compute_scores
 
 __all__ = ["FoldResult", "CrossValidation", "cross_validate", "evaluate_hparam_list"]
@@ -147,6 +147,7 @@ def evaluate_hparam_list(
     """
     if "split" in hlist.provenance:
         check_report_split(hlist.provenance["split"], report_split)
+    check_list_fits(hlist, curves)
     learned_on = set(hlist.provenance.get("tasks", []))
     held = [t for t in curves.tasks if t not in learned_on]
     if not held:

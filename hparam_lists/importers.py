@@ -162,6 +162,7 @@ def combine(curves: Iterable[Any], *, space: str | None = None) -> CurveData:
         si = [seed_pos[int(s)] for s in c.seeds]
         values[t][np.ix_(ci, si)] = v
     has_hparams = all(hparams[n] for n in names)
+    sources = {c.task: list(getattr(c, "data_sources", []) or []) for c in items}
     return CurveData(
         values=values,
         tasks=tuple(tasks),
@@ -170,6 +171,7 @@ def combine(curves: Iterable[Any], *, space: str | None = None) -> CurveData:
         steps=steps,
         space=space,
         hparams=tuple(hparams[n] for n in names) if has_hparams else None,
+        meta={"data_sources": sources},
     )
 
 
@@ -195,4 +197,6 @@ def read_store(
     hparams = labels.get("hparams")
     if hparams is not None and (len(hparams) != len(labels["config_names"]) or not all(hparams)):
         hparams = None
-    return CurveData.from_array(array, labels, space=space, hparams=hparams)
+    data = CurveData.from_array(array, labels, space=space, hparams=hparams)
+    data.meta["data_sources"] = dict(labels.get("data_sources", {}))
+    return data

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
 import operator
 import os
 import re
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +29,8 @@ __all__ = [
     "learn_list_from_scores",
     "optimizer_for_idx",
     "space_of_names",
+    "substitute_data",
+    "check_list_fits",
 ]
 
 FORMAT = "taskset-torch-hparam-list"
@@ -166,9 +170,18 @@ class HParamList:
     def save(self, path: str | os.PathLike) -> Path:
         """Write the list as JSON (atomically: a temp file, then rename)."""
         path = Path(path)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self.to_json_dict(), indent=1, allow_nan=False) + "\n")
-        os.replace(tmp, path)
+        text = json.dumps(self.to_json_dict(), indent=1, allow_nan=False) + "\n"
+        tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            with open(tmp, "x") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:  # a failed write leaves the old file and no temp file
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
         return path
 
     @classmethod
@@ -286,6 +299,63 @@ def _split_schedule(
     return dict(cfg), lambda step: 1.0
 
 
+def substitute_data(curves: CurveData, tasks: Iterable[str] | None = None) -> dict[str, list[str]]:
+    """Task -> the datasets that a substitute or stand-in served in ``curves`` (from
+    ``curves.meta["data_sources"]``; tasks without substitutes are left out)."""
+    sources = curves.meta.get("data_sources") or {}
+    out = {}
+    for task in curves.tasks if tasks is None else tasks:
+        subs = [
+            f"{d.get('dataset', '?')} ({d.get('detail') or 'substitute'})"
+            for d in sources.get(task, [])
+            if isinstance(d, Mapping) and d.get("kind") == "substitute"
+        ]
+        if subs:
+            out[task] = subs
+    return out
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b or a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=0.0) or (
+            math.isnan(float(a)) and math.isnan(float(b))
+        )
+    return a == b
+
+
+def _disagreement(name: str, got: Mapping[str, Any], want: Mapping[str, Any]) -> str | None:
+    keys = [k for k in dict.fromkeys([*got, *want]) if k not in got or k not in want]
+    keys += [k for k in got if k in want and not _same_value(got[k], want[k])]
+    if not keys:
+        return None
+    k = keys[0]
+    return f"{name}: {k} = {got.get(k, '<missing>')!r} in the list but {want.get(k, '<missing>')!r}"
+
+
+def check_list_fits(hlist: HParamList, curves: CurveData, *, what: str = "the list") -> None:
+    """ValueError unless ``hlist`` can be judged on ``curves``: the same search space, and each
+    named entry's hyperparameters equal to the curves' config of that name."""
+    if curves.space and hlist.space != curves.space:
+        raise ValueError(
+            f"{what} is a list of search space {hlist.space!r} but the curves are of space "
+            f"{curves.space!r}; evaluate it on curves of {hlist.space!r}"
+        )
+    if curves.hparams is None:
+        return
+    index = {c: i for i, c in enumerate(curves.config_names)}
+    for i, (name, cfg) in enumerate(zip(hlist.names, hlist.configs)):
+        if name is None or name not in index:
+            continue
+        bad = _disagreement(name, cfg, curves.hparams[index[name]])
+        if bad:
+            raise ValueError(
+                f"{what}: entry {i}'s name and values disagree with the curves ({bad}); the "
+                "entry's name does not describe its hyperparameters"
+            )
+
+
 def _hparams_for(curves: CurveData, names: Sequence[str]) -> list[dict[str, Any]]:
     if curves.hparams is not None:
         index = {c: i for i, c in enumerate(curves.config_names)}
@@ -355,6 +425,9 @@ def learn_list_from_scores(
         "objective_values": [float(v) if math.isfinite(v) else None for v in result.values],
         "code_version": taskset_torch.__version__,
     }
+    substituted = substitute_data(curves, scores.tasks)
+    if substituted:  # the list travels with what its curves were trained on
+        provenance["substitute_data"] = substituted
     return HParamList(
         configs=tuple(_hparams_for(curves, names)),
         space=space,

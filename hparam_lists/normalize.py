@@ -31,6 +31,7 @@ __all__ = [
     "config_scores",
     "compute_scores",
     "check_report_split",
+    "UninformativeTaskWarning",
 ]
 
 SCORE_KINDS: tuple[str, ...] = ("mean", "final", "best")
@@ -267,6 +268,32 @@ class Scores:
             )
 
 
+class UninformativeTaskWarning(UserWarning):
+    """Tasks whose curves cannot inform a list: all NaN (left out) or unnormalizable (all 1)."""
+
+
+def _warn_uninformative(
+    scores: np.ndarray, low: np.ndarray, high: np.ndarray, tasks: Sequence[str], split: str
+) -> None:
+    """Name the tasks that are dropped (every curve NaN on ``split``) or that score 1 for every
+    config (NaN initial loss, or no config got below it), so they are not lost silently."""
+    no_data = np.all(np.isnan(scores), axis=(1, 2))
+    usable = np.isfinite(low) & np.isfinite(high) & (high > low)
+    flat = ~usable & ~no_data
+    for mask, what in (
+        (no_data, "every curve is NaN (never run, or diverged from the start): left out"),
+        (flat, "the initial loss is NaN or no config got below it: every config scores 1"),
+    ):
+        if mask.any():
+            names = [t for t, m in zip(tasks, mask) if m]
+            more = f" and {len(names) - 10} more" if len(names) > 10 else ""
+            warnings.warn(
+                f"split {split!r}: {len(names)} task(s) {names[:10]}{more}: {what}",
+                UninformativeTaskWarning,
+                stacklevel=3,
+            )
+
+
 def compute_scores(
     curves: CurveData,
     split: str,
@@ -290,6 +317,7 @@ def compute_scores(
         initial_index=int(zero[0]) if len(zero) else 0,
         bounds=bounds,
     )
+    _warn_uninformative(s, low, high, curves.tasks, split)
     return Scores(
         values=s,
         tasks=curves.tasks,

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
-import argparse
-import json
+import os
+import signal
 import sys
-from collections.abc import Sequence
+
+
+def _exit_130(signum: int, frame: object) -> None:
+    os._exit(130)
+
+
+if __name__ == "__main__" or os.path.basename(sys.argv[0]) == "taskset-torch":
+    # Run as the command: Ctrl-C before main() is reached (while importing) exits quietly with
+    # 130 instead of a KeyboardInterrupt traceback; main() restores the usual handler.
+    signal.signal(signal.SIGINT, _exit_130)
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
 
 __all__ = ["main", "build_parser"]
 
@@ -15,7 +28,71 @@ def _print_json(obj: object) -> None:
 
 
 class CLIError(Exception):
-    """An error whose message is shown to the user as is (exit status 2)."""
+    """An error whose message is shown to the user as is; ``code`` 2 for a usage error (the
+    default), 1 for a failure."""
+
+    def __init__(self, message: str, code: int = 2):
+        super().__init__(message)
+        self.code = code
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer (>= 1), got {v}")
+    return v
+
+
+def nonnegative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be non-negative (>= 0), got {v}")
+    return v
+
+
+def _check_out_path(path: str, flag: str) -> str:
+    """Fail before any computation if ``path`` cannot be written (missing or read-only directory,
+    or a directory itself)."""
+    import os
+
+    target = os.path.abspath(os.path.expanduser(path))
+    parent = os.path.dirname(target)
+    if os.path.isdir(target):
+        raise CLIError(f"{flag} {path}: is a directory; give a file name")
+    if not os.path.isdir(parent):
+        raise CLIError(f"{flag} {path}: directory {parent} does not exist; create it first")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise CLIError(f"{flag} {path}: directory {parent} is not writable", code=1)
+    return target
+
+
+def _write_text_atomic(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` so that it holds the old content or the new, never a part."""
+    import os
+    import uuid
+
+    folder, name = os.path.split(path)
+    tmp = os.path.join(folder or ".", f".{name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(tmp, "x") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 # ---------------------------------------------------------------------------------------------
@@ -33,10 +110,12 @@ def _cmd_config(args: argparse.Namespace) -> None:
 
 
 def parse_int_set(text: str) -> list[int]:
-    """``"0-9,20,30-31"`` -> [0, ..., 9, 20, 30, 31]."""
+    """``"0-9,20,30-31"`` -> [0, ..., 9, 20, 30, 31] (duplicates dropped, order kept)."""
     out: list[int] = []
     for part in text.split(","):
         part = part.strip()
+        if part.startswith("-") and part[1:].strip().isdigit():
+            raise argparse.ArgumentTypeError(f"{text!r}: values must be non-negative")
         try:
             if "-" in part:
                 lo, hi = (int(x) for x in part.split("-", 1))
@@ -51,11 +130,12 @@ def parse_int_set(text: str) -> list[int]:
             ) from None
     if any(v < 0 for v in out):
         raise argparse.ArgumentTypeError(f"{text!r}: values must be non-negative")
-    return out
+    return list(dict.fromkeys(out))
 
 
 def _task_names(args: argparse.Namespace) -> list[str]:
-    from taskset_torch.tasks.registry import FAMILIES, parse_seed_name
+    """Task names from positional names and --family/--task-seeds: canonical, each once."""
+    from taskset_torch.tasks.registry import FAMILIES, canonical_task_name
 
     names = list(args.tasks or [])
     for fam in args.family or []:
@@ -65,35 +145,46 @@ def _task_names(args: argparse.Namespace) -> list[str]:
                 raise CLIError(f"unknown family {fam!r}; valid: {', '.join(FAMILIES)}")
             fam = fam_full
         names.extend(f"{fam}_seed{s}" for s in args.task_seeds)
-    for n in names:
-        try:
-            fam, _ = parse_seed_name(n)
-        except KeyError:
-            fam = None
-        if fam not in FAMILIES:
-            from taskset_torch.names import resolve_config
-
-            try:
-                resolve_config(n)
-            except KeyError as e:
-                raise CLIError(str(e.args[0])) from None
-    return names
+    try:
+        return list(dict.fromkeys(canonical_task_name(n) for n in names))
+    except KeyError as e:
+        raise CLIError(str(e.args[0])) from None
 
 
 def _cmd_tasks(args: argparse.Namespace) -> None:
     from taskset_torch.tasks.cost import estimated_flops_per_step, step_seconds
+    from taskset_torch.tasks.fixed import (
+        build_fixed_task,
+        fixed_task_kind,
+        fixed_task_names,
+        fixed_task_spec,
+        is_fixed_task,
+    )
     from taskset_torch.tasks.registry import family_names, get_family, parse_seed_name
 
-    if not args.family and not args.tasks:
-        args.family = family_names()
+    kind = getattr(args, "kind", None)
+    everything = not args.family and not args.tasks
+    if everything:
+        args.family = family_names() if kind != "fixed" else []
+    names = _task_names(args)
+    if everything and kind != "sampled":
+        names += fixed_task_names()
+    if kind is not None:
+        names = [n for n in names if is_fixed_task(n) == (kind == "fixed")]
     rows = []
-    for name in _task_names(args):
-        family, seed = parse_seed_name(name)
-        fam = get_family(family)
-        config = fam.sample(seed)
-        task = fam.build(config, name=name)
+    for name in names:
+        if is_fixed_task(name):
+            # TaskSet's hand-designed tasks: "family" is the TaskSet module they come from.
+            family, config = fixed_task_kind(name), fixed_task_spec(name)
+            task = build_fixed_task(name)
+        else:
+            family, seed = parse_seed_name(name)
+            fam = get_family(family)
+            config = fam.sample(seed)
+            task = fam.build(config, name=name)
         row = {
             "task": name,
+            "kind": "fixed" if is_fixed_task(name) else "sampled",
             "family": family,
             "num_params": task.num_params(),
             "est_gflop_per_step": estimated_flops_per_step(task, config) / 1e9,
@@ -105,7 +196,7 @@ def _cmd_tasks(args: argparse.Namespace) -> None:
     if args.json:
         _print_json(rows)
         return
-    cols = ["task", "family", "num_params", "est_gflop_per_step", "data"]
+    cols = ["task", "kind", "family", "num_params", "est_gflop_per_step", "data"]
     cols += ["sec_per_step"] if args.time else []
     widths = {c: max(len(c), *(len(_fmt(r[c])) for r in rows)) for c in cols}
     print("  ".join(c.ljust(widths[c]) for c in cols))
@@ -115,6 +206,43 @@ def _cmd_tasks(args: argparse.Namespace) -> None:
 
 def _fmt(v: object) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _check_device(device: str) -> str:
+    """A device this machine has: cpu, cuda, cuda:N, mps; a usage error naming the valid ones."""
+    import re
+
+    import torch
+
+    if device == "cpu":
+        return device
+    m = re.fullmatch(r"cuda(?::(\d+))?", device)
+    if m:
+        if not torch.cuda.is_available():
+            raise CLIError(f"--device {device} was asked for but torch sees no CUDA device")
+        n = torch.cuda.device_count()
+        if m.group(1) is not None and int(m.group(1)) >= n:
+            raise CLIError(f"--device {device}: this machine has CUDA devices cuda:0..cuda:{n - 1}")
+        return device
+    if device == "mps":
+        if not torch.backends.mps.is_available():
+            raise CLIError("--device mps was asked for but torch sees no Apple MPS device")
+        return device
+    raise CLIError(f"unknown --device {device!r}; valid: cpu, cuda, cuda:N, mps")
+
+
+def _check_ray_address(args: argparse.Namespace) -> None:
+    import re
+
+    if args.ray_address is None:
+        return
+    if args.backend != "ray":
+        raise CLIError("--ray-address needs --backend ray")
+    if not re.fullmatch(r"auto|local|(ray://)?[A-Za-z0-9_.\-\[\]:]+:\d{1,5}", args.ray_address):
+        raise CLIError(
+            f"--ray-address {args.ray_address!r} is not a Ray address; use auto, "
+            "HOST:PORT or ray://HOST:PORT"
+        )
 
 
 def _cmd_generate(args: argparse.Namespace) -> None:
@@ -129,11 +257,8 @@ def _cmd_generate(args: argparse.Namespace) -> None:
 
     if args.space not in SPACES:
         raise CLIError(f"unknown search space {args.space!r}; valid: {', '.join(SPACES)}")
-    if args.device.startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            raise CLIError("--device cuda was asked for but torch sees no CUDA device")
+    _check_ray_address(args)
+    _check_device(args.device)
     tasks = _task_names(args)
     if not tasks:
         raise CLIError("no tasks: give task names, or --family with --task-seeds")
@@ -156,6 +281,9 @@ def _cmd_generate(args: argparse.Namespace) -> None:
                 bar.update(cfg.training_steps)
             bar.set_postfix_str(f"{unit.task} seed {unit.seed}", refresh=False)
 
+        def on_note(text):
+            bar.write(f"taskset-torch generate: {text}", file=sys.stderr)
+
         done = run_units(
             units,
             store,
@@ -165,21 +293,22 @@ def _cmd_generate(args: argparse.Namespace) -> None:
             num_gpus_per_unit=args.gpus_per_unit,
             on_step=bar.update,
             on_unit=on_unit,
+            on_note=on_note,
+            force=args.force,
         )
     if not args.quiet:
         print(f"{done} units computed, {len(units) - done} already in {args.store}")
 
 
 def _parse_chunk(text: str) -> int | str:
+    """argparse type of --chunk: 'auto' or an integer >= 1."""
     if text == "auto":
         return text
     try:
-        value = int(text)
+        int(text)
     except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"--chunk must be 'auto' or an integer >= 1, got {text!r}")
-    return value
+        raise argparse.ArgumentTypeError(f"{text!r} is neither 'auto' nor an integer") from None
+    return positive_int(text)
 
 
 def _auto_chunk_fn(space: str, device: str, quiet: bool):
@@ -223,12 +352,19 @@ def _add_task_commands(sub: argparse._SubParsersAction) -> None:
         help="list tasks with family, parameter count, cost and dataset",
         description="est_gflop_per_step is 6 x parameters x examples per batch: exact for dense "
         "layers, an underestimate for convolutions (weights reused across positions). --time "
-        "measures seconds per training step of one config on this machine.",
+        "measures seconds per training step of one config on this machine. Without task names "
+        "or --family: every family's --task-seeds and every fixed (hand-designed) task.",
     )
     task_selection(p)
     p.add_argument(
+        "--kind",
+        choices=["fixed", "sampled"],
+        default=None,
+        help="only TaskSet's hand-designed (fixed) or only sampled-family tasks",
+    )
+    p.add_argument(
         "--time",
-        type=int,
+        type=positive_int,
         nargs="?",
         const=5,
         default=0,
@@ -249,9 +385,13 @@ def _add_task_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--seeds", type=parse_int_set, default=[0], help="replica seeds (default 0)")
     p.add_argument("--store", default="./store", help="curve store directory (default ./store)")
-    p.add_argument("--steps", type=int, default=10000, help="training steps (default 10000)")
-    p.add_argument("--eval-every", type=int, default=200, help="steps between evaluations")
-    p.add_argument("--eval-batches", type=int, default=50, help="batches per evaluation point")
+    p.add_argument(
+        "--steps", type=positive_int, default=10000, help="training steps (default 10000)"
+    )
+    p.add_argument("--eval-every", type=positive_int, default=200, help="steps between evaluations")
+    p.add_argument(
+        "--eval-batches", type=positive_int, default=50, help="batches per evaluation point"
+    )
     p.add_argument(
         "--chunk",
         type=_parse_chunk,
@@ -264,6 +404,12 @@ def _add_task_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ray-address", default=None, help="Ray cluster address (default: local)")
     p.add_argument("--gpus-per-unit", type=float, default=0.0, help="GPUs per unit on Ray")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="if the store holds a (task, space) made under other settings or data, set those "
+        "curves aside (in <task>/<space>/.set_aside/) and start it over",
+    )
     p.set_defaults(func=_cmd_generate)
 
 
@@ -273,37 +419,76 @@ def _add_task_commands(sub: argparse._SubParsersAction) -> None:
 # --- data commands ---
 
 
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("", "0", "false", "no", "off")
+
+
+def _no_substitutes() -> bool:
+    """TASKSET_TORCH_NO_SUBSTITUTES as a switch: 1/true/yes/on, or 0/false/no/off/unset."""
+    import os
+
+    raw = os.environ.get("TASKSET_TORCH_NO_SUBSTITUTES", "")
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise CLIError(
+        f"TASKSET_TORCH_NO_SUBSTITUTES={raw!r} is not a switch; use 1/true/yes/on to refuse "
+        "substitute data, 0/false/no/off (or unset) to allow it"
+    )
+
+
 def _apply_data_env() -> None:
-    """Pass TASKSET_TORCH_DATA and TASKSET_TORCH_NO_SUBSTITUTES to the dataset library."""
+    """Pass TASKSET_TORCH_DATA, TASKSET_TORCH_SEARCH_PATH and TASKSET_TORCH_NO_SUBSTITUTES to the
+    dataset library."""
     import os
 
     data_dir = os.environ.get("TASKSET_TORCH_DATA")
-    no_subs = os.environ.get("TASKSET_TORCH_NO_SUBSTITUTES", "").strip().lower()
-    if not data_dir and no_subs in ("", "0", "false", "no"):
+    search = os.environ.get("TASKSET_TORCH_SEARCH_PATH")
+    no_subs = _no_substitutes()
+    if not data_dir and search is None and "TASKSET_TORCH_NO_SUBSTITUTES" not in os.environ:
         return
     from taskset_torch import datasets
 
+    if search is not None:  # os.pathsep-separated directories; empty: no archive search
+        datasets.set_search_path([p for p in search.split(os.pathsep) if p])
     if data_dir:
         datasets.set_data_dir(data_dir)
-    if no_subs not in ("", "0", "false", "no"):
-        datasets.set_allow_substitutes(False)
+    if "TASKSET_TORCH_NO_SUBSTITUTES" in os.environ:  # 0/off says "allow" just as 1/on refuses
+        datasets.set_allow_substitutes(not no_subs)
 
 
 def _cmd_data_status(args: argparse.Namespace) -> None:
-    from taskset_torch.datasets import dataset_status, get_data_dir
+    from taskset_torch.datasets import dataset_status, get_data_dir, get_search_path
 
     status = dataset_status()
+    search = [str(p) for p in get_search_path()]
     if args.json:
         _print_json(
-            {"data_dir": str(get_data_dir()), **{k: v.to_json() for k, v in status.items()}}
+            {
+                "data_dir": str(get_data_dir()),
+                "search_path": search,
+                **{k: {**v.to_json(), "category": v.category} for k, v in status.items()},
+            }
         )
         return
     print(f"data dir: {get_data_dir()}")
+    print(f"archive search path: {os.pathsep.join(search) or '(none)'}")
     width = max(len(k) for k in status)
     for name, src in status.items():
-        print(f"{name:<{width}}  {src.kind:<10}  {src.detail}")
-    n_sub = sum(s.is_substitute for s in status.values())
-    print(f"{len(status) - n_sub} of {len(status)} datasets real; {n_sub} substituted")
+        detail = (
+            src.detail
+            if src.kind != "local" or "local copy" in src.detail
+            else (f"local copy {src.detail}")
+        )
+        print(f"{name:<{width}}  {src.category:<10}  {detail}")
+    counts = {c: sum(s.category == c for s in status.values()) for c in ("real", "stand-in")}
+    n_sub = len(status) - counts["real"] - counts["stand-in"]
+    print(
+        f"{counts['real']} of {len(status)} datasets real; {counts['stand-in']} stand-in "
+        f"(real data of another kind); {n_sub} substituted"
+    )
 
 
 def _cmd_data_prepare(args: argparse.Namespace) -> None:
@@ -328,13 +513,22 @@ def _cmd_data_prepare(args: argparse.Namespace) -> None:
 def _cmd_data_add_local(args: argparse.Namespace) -> None:
     from taskset_torch.datasets import add_local_dataset
 
-    try:
-        src = add_local_dataset(args.name, args.path)
-    except KeyError as e:
-        raise CLIError(str(e.args[0])) from None
-    except (OSError, ValueError) as e:
-        raise CLIError(str(e)) from None
-    print(f"{args.name}: stored local copy from {src.detail}")
+    # "imdb_reviews" names both encodings the IMDB archive serves.
+    names = (
+        ["imdb_reviews/bytes", "imdb_reviews/subwords8k"]
+        if args.name == "imdb_reviews"
+        else [args.name]
+    )
+    for name in names:
+        try:
+            src = add_local_dataset(name, args.path)
+        except KeyError as e:
+            raise CLIError(str(e.args[0])) from None
+        except (OSError, ValueError) as e:
+            raise CLIError(str(e)) from None
+        except EOFError as e:  # numpy on an empty or cut-off file
+            raise CLIError(f"{args.path}: empty or truncated file ({e})") from None
+        print(f"{name}: stored local copy ({src.category}) from {src.detail}")
 
 
 def _add_data_commands(sub: argparse._SubParsersAction) -> None:
@@ -342,7 +536,10 @@ def _add_data_commands(sub: argparse._SubParsersAction) -> None:
         "data",
         help="dataset sources: status, prepare (TFDS download), add-local",
         description="Data dir: $TASKSET_TORCH_DATA (default ~/.cache/taskset_torch). "
-        "TASKSET_TORCH_NO_SUBSTITUTES=1 makes any substituted dataset an error.",
+        "Real archives (IMDB, CIFAR-10 JPEGs, State of the Union prose) are found in place on "
+        "the archive search path: $TASKSET_TORCH_SEARCH_PATH (directories; default: shared/data "
+        "beside the repository when it exists). "
+        "TASKSET_TORCH_NO_SUBSTITUTES=1 makes any substituted or stand-in dataset an error.",
     )
     dsub = p.add_subparsers(dest="data_command", required=True)
     q = dsub.add_parser("status", help="which source serves each dataset TaskSet uses")
@@ -351,8 +548,16 @@ def _add_data_commands(sub: argparse._SubParsersAction) -> None:
     q = dsub.add_parser("prepare", help="download through TFDS and store plain arrays")
     q.add_argument("names", nargs="+", metavar="NAME", help="dataset names, or 'all'")
     q.set_defaults(func=_cmd_data_prepare)
-    q = dsub.add_parser("add-local", help="store a real local copy (IDX files, .npz, text)")
-    q.add_argument("name", metavar="NAME", help="dataset name, e.g. mnist")
+    q = dsub.add_parser(
+        "add-local",
+        help="store a real local copy (IDX files, .npz, text, or the IMDB / CIFAR-10 / State of "
+        "the Union archives as they are)",
+    )
+    q.add_argument(
+        "name",
+        metavar="NAME",
+        help="dataset name, e.g. mnist, cifar10, imdb_reviews (both encodings)",
+    )
     q.add_argument("path", metavar="PATH", help="directory or file holding the data")
     q.set_defaults(func=_cmd_data_add_local)
 
@@ -368,28 +573,26 @@ def _list_curves(args: argparse.Namespace):
     from hparam_lists import importers
 
     tasks = [t for t in args.tasks.split(",") if t] if args.tasks else None
-    try:
-        if args.store:
-            if not args.space:
-                raise CLIError("--store needs --space (e.g. --space nadamw_grid)")
-            return importers.read_store(args.store, space=args.space, tasks=tasks)
-        if args.taskset_json:
-            return importers.read_taskset_json(
-                args.taskset_json, tasks=tasks, space=args.space or "adam8p_wide_grid"
-            )
-        curves = importers.read_npz_files(args.npz, space=args.space)
-        return curves.select_tasks(tasks) if tasks else curves
-    except (OSError, ValueError, KeyError) as e:
-        raise CLIError(str(e.args[0]) if isinstance(e, KeyError) else str(e)) from None
+    if tasks:
+        from taskset_torch.tasks.registry import canonical_task_name
+
+        tasks = list(dict.fromkeys(canonical_task_name(t, check=False) for t in tasks))
+    if args.store:
+        if not args.space:
+            raise CLIError("--store needs --space (e.g. --space nadamw_grid)")
+        return importers.read_store(args.store, space=args.space, tasks=tasks)
+    if args.taskset_json:
+        return importers.read_taskset_json(
+            args.taskset_json, tasks=tasks, space=args.space or "adam8p_wide_grid"
+        )
+    curves = importers.read_npz_files(args.npz, space=args.space)
+    return curves.select_tasks(tasks) if tasks else curves
 
 
 def _load_hparam_list(name: str):
     from hparam_lists.lists import load_list
 
-    try:
-        return load_list(name)
-    except (OSError, ValueError) as e:
-        raise CLIError(str(e)) from None
+    return load_list(name)
 
 
 def _objective_from_args(args: argparse.Namespace):
@@ -398,10 +601,7 @@ def _objective_from_args(args: argparse.Namespace):
     params = {"bound": args.regret_bound} if args.objective == "regret" else {}
     if args.objective != "regret" and args.regret_bound:
         raise CLIError("--regret-bound applies to --objective regret only")
-    try:
-        return get_objective(args.objective, **params)
-    except ValueError as e:
-        raise CLIError(str(e)) from None
+    return get_objective(args.objective, **params)
 
 
 def _print_evaluation_table(per_k: list[dict], title: str) -> None:
@@ -419,17 +619,32 @@ def _print_evaluation_table(per_k: list[dict], title: str) -> None:
 
 def _cmd_learn(args: argparse.Namespace) -> None:
     from hparam_lists.greedy import bootstrap_stability
-    from hparam_lists.lists import learn_list_from_scores
+    from hparam_lists.lists import learn_list_from_scores, substitute_data
     from hparam_lists.normalize import compute_scores
 
+    out = _check_out_path(args.out, "--out")  # before the computation, not after it
     curves = _list_curves(args)
+    substituted = substitute_data(curves)
+    if substituted and _no_substitutes():
+        raise CLIError(
+            f"the curves of {len(substituted)} task(s) were trained on substitute data "
+            f"(e.g. {next(iter(substituted))}: {next(iter(substituted.values()))[0]}) and "
+            "TASKSET_TORCH_NO_SUBSTITUTES is set",
+            code=1,
+        )
     objective = _objective_from_args(args)
-    try:
-        scores = compute_scores(curves, args.split, score=args.score, replicas=args.replicas)
-        hlist = learn_list_from_scores(curves, scores, objective=objective, length=args.length)
-    except ValueError as e:
-        raise CLIError(str(e)) from None
-    path = hlist.save(args.out)
+    scores = compute_scores(curves, args.split, score=args.score, replicas=args.replicas)
+    hlist = learn_list_from_scores(curves, scores, objective=objective, length=args.length)
+    path = hlist.save(out)
+    if substituted:
+        used = hlist.provenance.get("substitute_data", {})
+        print(
+            f"taskset-torch learn: warning: {len(used)} of the {len(hlist.provenance['tasks'])} "
+            f"tasks the list was learned on ran on substitute data (e.g. "
+            f"{', '.join(f'{t}: {v[0]}' for t, v in list(used.items())[:2])}); recorded in the "
+            "list's provenance['substitute_data']",
+            file=sys.stderr,
+        )
     report = {
         "out": str(path),
         "space": hlist.space,
@@ -458,18 +673,15 @@ def _cmd_learn(args: argparse.Namespace) -> None:
 def _task_splits(args: argparse.Namespace, tasks: list[str]):
     from hparam_lists import evaluate as ev
 
-    try:
-        if args.splits == "kfold":
-            return ev.kfold_splits(tasks, args.folds, seed=args.seed)
-        if args.splits == "family":
-            return ev.family_splits(tasks)
-        if args.splits == "leave-n-out":
-            return ev.leave_n_out_splits(tasks, args.n_test)
-        if not args.test_tasks:
-            raise CLIError("--splits explicit needs --test-tasks a,b,...")
-        return [ev.explicit_split(tasks, args.test_tasks.split(","))]
-    except ValueError as e:
-        raise CLIError(str(e)) from None
+    if args.splits == "kfold":
+        return ev.kfold_splits(tasks, args.folds, seed=args.seed)
+    if args.splits == "family":
+        return ev.family_splits(tasks)
+    if args.splits == "leave-n-out":
+        return ev.leave_n_out_splits(tasks, args.n_test)
+    if not args.test_tasks:
+        raise CLIError("--splits explicit needs --test-tasks a,b,...")
+    return [ev.explicit_split(tasks, args.test_tasks.split(","))]
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> None:
@@ -477,55 +689,52 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
 
     curves = _list_curves(args)
     ks = args.ks
-    try:
-        if args.hparam_list:
-            evaluation, excluded = evaluate_hparam_list(
-                curves,
-                _load_hparam_list(args.hparam_list),
-                report_split=args.report_split,
-                score=args.score,
-                replicas=args.replicas,
-                ks=ks,
-                n_boot=args.n_boot,
-                ci=args.ci,
-                seed=args.seed,
-            )
-            out = {
-                "mode": "list",
-                "list": args.hparam_list,
-                "excluded_tasks": list(excluded),
-                **evaluation.to_dict(),
-            }
-        else:
-            cv = cross_validate(
-                curves,
-                _task_splits(args, list(curves.tasks)),
-                learn_split=args.learn_split,
-                report_split=args.report_split,
-                objective=_objective_from_args(args),
-                score=args.score,
-                replicas=args.replicas,
-                ks=ks or (1, 3, 10),
-                n_boot=args.n_boot,
-                ci=args.ci,
-                seed=args.seed,
-            )
-            result = cv.to_dict(n_boot=args.n_boot, ci=args.ci, seed=args.seed)
-            out = {
-                "mode": "cross_validation",
-                "splits": args.splits,
-                "learn_split": args.learn_split,
-                "report_split": args.report_split,
-                "n_folds": len(cv.folds),
-                "pool_size": cv.folds[0].evaluation.pool_size,
-                "ci_level": args.ci,
-                # all held-out (fold, task) pairs together, each scored by a list learned without it
-                "per_k": result["pooled"],
-                "summary": result["summary"],
-                "folds": result["folds"],
-            }
-    except (KeyError, ValueError) as e:
-        raise CLIError(str(e.args[0]) if isinstance(e, KeyError) else str(e)) from None
+    if args.hparam_list:
+        evaluation, excluded = evaluate_hparam_list(
+            curves,
+            _load_hparam_list(args.hparam_list),
+            report_split=args.report_split,
+            score=args.score,
+            replicas=args.replicas,
+            ks=ks,
+            n_boot=args.n_boot,
+            ci=args.ci,
+            seed=args.seed,
+        )
+        out = {
+            "mode": "list",
+            "list": args.hparam_list,
+            "excluded_tasks": list(excluded),
+            **evaluation.to_dict(),
+        }
+    else:
+        cv = cross_validate(
+            curves,
+            _task_splits(args, list(curves.tasks)),
+            learn_split=args.learn_split,
+            report_split=args.report_split,
+            objective=_objective_from_args(args),
+            score=args.score,
+            replicas=args.replicas,
+            ks=ks or (1, 3, 10),
+            n_boot=args.n_boot,
+            ci=args.ci,
+            seed=args.seed,
+        )
+        result = cv.to_dict(n_boot=args.n_boot, ci=args.ci, seed=args.seed)
+        out = {
+            "mode": "cross_validation",
+            "splits": args.splits,
+            "learn_split": args.learn_split,
+            "report_split": args.report_split,
+            "n_folds": len(cv.folds),
+            "pool_size": cv.folds[0].evaluation.pool_size,
+            "ci_level": args.ci,
+            # all held-out (fold, task) pairs together, each scored by a list learned without it
+            "per_k": result["pooled"],
+            "summary": result["summary"],
+            "folds": result["folds"],
+        }
     if args.json:
         _print_json(out)
     else:
@@ -534,34 +743,34 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
 
 def _cmd_compare(args: argparse.Namespace) -> None:
     from hparam_lists.evaluate import compare_lists
+    from hparam_lists.lists import check_list_fits
     from hparam_lists.normalize import check_report_split, compute_scores
 
     curves = _list_curves(args)
     if len(set(args.lists)) != len(args.lists):
         raise CLIError("a list is named twice in --lists")
     lists = {name: _load_hparam_list(name) for name in args.lists}
+    for name, hlist in lists.items():
+        check_list_fits(hlist, curves, what=f"list {name}")
     # Compare only on tasks that no list was learned on.
     learned_on = {t for h in lists.values() for t in h.provenance.get("tasks", [])}
     held = [t for t in curves.tasks if t not in learned_on]
     if not held:
         raise CLIError("every task of the curves was used to learn one of the lists")
-    try:
-        for hlist in lists.values():
-            if "split" in hlist.provenance:
-                check_report_split(hlist.provenance["split"], args.report_split)
-        scores = compute_scores(
-            curves.select_tasks(held), args.report_split, score=args.score, replicas=args.replicas
-        )
-        comparison = compare_lists(
-            scores,
-            {name: [n for n in h.names if n is not None] for name, h in lists.items()},
-            ks=args.ks,
-            n_boot=args.n_boot,
-            ci=args.ci,
-            seed=args.seed,
-        )
-    except (KeyError, ValueError) as e:
-        raise CLIError(str(e.args[0]) if isinstance(e, KeyError) else str(e)) from None
+    for hlist in lists.values():
+        if "split" in hlist.provenance:
+            check_report_split(hlist.provenance["split"], args.report_split)
+    scores = compute_scores(
+        curves.select_tasks(held), args.report_split, score=args.score, replicas=args.replicas
+    )
+    comparison = compare_lists(
+        scores,
+        {name: [n for n in h.names if n is not None] for name, h in lists.items()},
+        ks=args.ks,
+        n_boot=args.n_boot,
+        ci=args.ci,
+        seed=args.seed,
+    )
     out = comparison.to_dict()
     out["excluded_tasks"] = sorted(learned_on & set(curves.tasks))
     if args.json:
@@ -574,25 +783,23 @@ def _cmd_compare(args: argparse.Namespace) -> None:
 def _cmd_export(args: argparse.Namespace) -> None:
     from hparam_lists import export
 
+    if args.out:
+        args.out = _check_out_path(args.out, "--out")  # before the work, not after it
     hlist = _load_hparam_list(args.hparam_list)
-    try:
-        params = export.warm_start_params(hlist, args.n)
-        ranges = {
-            name: {"kind": p.kind, "low": p.low, "high": p.high}
-            if p.kind != "bool"
-            else {"kind": "bool"}
-            for name, p in export.search_space(hlist.space).items()
-        }
-    except (KeyError, ValueError) as e:
-        raise CLIError(str(e.args[0]) if isinstance(e, KeyError) else str(e)) from None
+    params = export.warm_start_params(hlist, args.n)
+    ranges = {
+        name: {"kind": p.kind, "low": p.low, "high": p.high}
+        if p.kind != "bool"
+        else {"kind": "bool"}
+        for name, p in export.search_space(hlist.space).items()
+    }
     if args.format == "optuna":
         out = {"format": "optuna", "space": hlist.space, "enqueue_trials": params}
     else:
         out = {"format": "ray", "space": hlist.space, "points_to_evaluate": params}
     out["search_space"] = ranges
     if args.out:
-        with open(args.out, "w") as f:
-            json.dump(out, f, indent=1)
+        _write_text_atomic(args.out, json.dumps(out, indent=1) + "\n")
     else:
         _print_json(out)
 
@@ -626,7 +833,9 @@ def _add_list_commands(sub: argparse._SubParsersAction) -> None:
         p.add_argument(
             "--ks", type=parse_int_set, default=None, help="k values, e.g. 1,3,10 or 1-20"
         )
-        p.add_argument("--n-boot", type=int, default=1000, help="bootstrap samples over tasks")
+        p.add_argument(
+            "--n-boot", type=positive_int, default=1000, help="bootstrap samples over tasks"
+        )
         p.add_argument("--ci", type=float, default=0.95, help="confidence level")
         p.add_argument("--seed", type=int, default=0, help="seed of splits and bootstraps")
         p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -635,10 +844,16 @@ def _add_list_commands(sub: argparse._SubParsersAction) -> None:
     curves_input(p)
     objective(p)
     p.add_argument("--split", default="valid_inner", help="split to learn on (default valid_inner)")
-    p.add_argument("--length", type=int, default=None, help="list length (default: whole pool)")
+    p.add_argument(
+        "--length", type=positive_int, default=None, help="list length (default: whole pool)"
+    )
     p.add_argument("--out", required=True, help="where to write the list JSON")
-    p.add_argument("--bootstrap", type=int, default=0, help="bootstrap samples for stability")
-    p.add_argument("--bootstrap-length", type=int, default=10, help="entries checked for stability")
+    p.add_argument(
+        "--bootstrap", type=nonnegative_int, default=0, help="bootstrap samples for stability"
+    )
+    p.add_argument(
+        "--bootstrap-length", type=positive_int, default=10, help="entries checked for stability"
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
     p.set_defaults(func=_cmd_learn)
 
@@ -667,7 +882,7 @@ def _add_list_commands(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("export", help="a list's first entries as Optuna / Ray Tune warm starts")
     p.add_argument("--list", dest="hparam_list", default="opt_list", help="list name or file")
-    p.add_argument("--n", type=int, default=10, help="number of entries (default 10)")
+    p.add_argument("--n", type=positive_int, default=10, help="number of entries (default 10)")
     p.add_argument("--format", choices=["optuna", "ray"], required=True)
     p.add_argument("--out", help="write the JSON here instead of printing it")
     p.set_defaults(func=_cmd_export)
@@ -688,18 +903,91 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _translate(err: BaseException) -> tuple[int, str] | None:
+    """The one place that turns the project's errors into an exit status and a message.
+
+    2: the command line asks for something invalid or absent (usage); 1: what was asked could
+    not be done (corrupt or mismatched curves, unwritable store, missing data, no memory).
+    None: not an error a user can act on; it keeps its traceback.
+    """
+    from taskset_torch.taskset_npz import CurveStoreError
+
+    if isinstance(err, CLIError):
+        return err.code, str(err)
+    if isinstance(err, CurveStoreError):
+        text = str(err)
+        if type(err).__name__ == "ProtocolMismatch":
+            text += " (generate: --store ANOTHER_DIR, or --force)"
+        return 1, text
+    if isinstance(err, FileNotFoundError):
+        return 2, f"{err.strerror}: {err.filename}" if err.filename else str(err)
+    if isinstance(err, OSError):
+        where = f": {err.filename}" if err.filename else ""
+        return 1, f"{err.strerror or err}{where}"
+    if isinstance(err, KeyError):
+        return 2, str(err.args[0]) if err.args else "unknown name"
+    if isinstance(err, ValueError):
+        return 2, str(err)
+    if isinstance(err, ImportError):
+        return 1, str(err)
+    if type(err).__name__ == "SubstituteError":
+        return 1, str(err)
+    if isinstance(err, (RuntimeError, MemoryError)):
+        from taskset_torch.runner import _is_oom
+
+        if _is_oom(err):
+            first = str(err).strip().splitlines()[0][:200] if str(err).strip() else "MemoryError"
+            return 1, (
+                f"out of memory even for one config at a time ({first}); try a smaller task, "
+                "fewer --eval-batches, or another --device"
+            )
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Run one command; returns the exit status (0 ok, 1 failure, 2 usage error, 130 Ctrl-C,
+    141 output pipe closed). TASKSET_TORCH_TRACEBACK=1 shows tracebacks instead of messages."""
+    import warnings
+
+    if signal.getsignal(signal.SIGINT) is _exit_130:
+        try:  # Ctrl-C from here on raises KeyboardInterrupt, handled below (exit 130)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        except ValueError:  # not the main thread: leave signals alone
+            pass
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if not a.startswith("-")), "")
+    prefix = f"taskset-torch {command}".rstrip()
     try:
-        _apply_data_env()  # every command that loads data sees the environment's data settings
-        args.func(args)
-    except CLIError as e:
-        print(f"taskset-torch {args.command}: error: {e}", file=sys.stderr)
-        return 2
+        parser = build_parser()
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as e:  # argparse: usage errors (2), --help (0)
+            return e.code if isinstance(e.code, int) else 2
+        prefix = f"taskset-torch {args.command}"
+        with warnings.catch_warnings():
+            # Library warnings (tasks left out, near-duplicate curves): one plain line each.
+            warnings.simplefilter("default")
+            warnings.showwarning = lambda message, *a, **k: print(
+                f"{prefix}: warning: {message}", file=sys.stderr
+            )
+            _apply_data_env()  # every command that loads data sees the environment's settings
+            args.func(args)
     except KeyboardInterrupt:
         print("interrupted; finished work is kept and a rerun resumes", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `taskset-torch config NAME | head`: the reader went away
+        try:  # keep the interpreter's final flush from failing again
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+        return 141
+    except Exception as e:
+        found = _translate(e)
+        if found is None or os.environ.get("TASKSET_TORCH_TRACEBACK", "") not in ("", "0"):
+            raise
+        code, text = found
+        print(f"{prefix}: error: {text}", file=sys.stderr)
+        return code
     return 0
 
 

@@ -5,18 +5,32 @@ Layout under ``root``::
     <task>/<space>/seed<seed>_<hash of config names>.npz   one unit: a chunk of configs, one seed
     <task>/<space>[_1k]_<steps>_replica<R>.npz              TaskSet's released layout (read too)
 
+    <task>/<space>/protocol.json                            what shaped every curve there
+    <task>/<space>/.set_aside/                              broken or superseded files, kept
+
 There is no index: the directory listing is the index, so writers need no lock. Each unit is
 written once, atomically (temp file + fsync + rename), under a name derived from what it holds, so
-a rerun overwrites rather than duplicates it and :meth:`CurveStore.has_unit` lets a runner skip it.
-A writer killed at any moment leaves the complete unit or none, plus at most a temp file that
-readers ignore and the next writer in that directory removes.
+a rerun overwrites rather than duplicates it. A writer killed at any moment leaves the complete
+unit or none, plus at most a temp file that readers ignore and the next writer there removes.
+
+A unit's identity is its seed and configs *and* the protocol that produced its curves (training
+settings, data sources, curve format and code version). The first writer of a (task, space)
+records that protocol in ``protocol.json`` (created exclusively, so two writers cannot both claim
+it); a writer with another protocol is refused with what differs. :meth:`CurveStore.scan` tells
+which configs each seed already holds in whole, readable units and which files are broken, so a
+runner computes each config once per store whatever the chunking, and recomputes broken units.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import json
 import os
+import time
+import uuid
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +41,7 @@ from taskset_torch.taskset_npz import (
     SPLITS,
     Curves,
     CurveStoreError,
+    _host,
     atomic_save_npz,
     clean_stale_temp_files,
     config_sort_key,
@@ -44,6 +59,8 @@ __all__ = [
     "Curves",
     "CurveStore",
     "CurveStoreError",
+    "ProtocolMismatch",
+    "StoreScan",
     "merge_curves",
     "read_taskset_npz",
     "write_taskset_npz",
@@ -52,6 +69,55 @@ __all__ = [
 UNIT_FORMAT = "taskset-torch curve unit"
 UNIT_VERSION = 1
 _UNIT_KEYS = ("values", "steps", "time_per_step", "meta_json")
+PROTOCOL_FILE = "protocol.json"
+SET_ASIDE_DIR = ".set_aside"
+#: Two copies of one (config, seed) curve are the same run when they agree to this relative
+#: tolerance (and NaN where the other is NaN). Programs of K=1 and K>=2 configs differ by float32
+#: rounding (one ulp at the start, growing slowly with training); different runs differ by far more.
+DUPLICATE_RTOL = 1e-4
+DUPLICATE_ATOL = 1e-6
+
+
+_RECOMPUTE_HINT = (
+    ". Running the generate command that made it again sets broken units aside (in .set_aside/) "
+    "and recomputes them"
+)
+
+
+class ProtocolMismatch(CurveStoreError):
+    """A run's protocol differs from the one recorded for a (task, space) of the store.
+
+    ``differences`` maps each differing field to ``(recorded, asked)``.
+    """
+
+    def __init__(self, message: str, differences: dict[str, tuple[Any, Any]]):
+        super().__init__(message)
+        self.differences = differences
+
+
+class CurveStoreWarning(UserWarning):
+    """Something a reader should know that does not stop it (e.g. near-duplicate curves)."""
+
+
+def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts as ``{"a.b": leaf}``; lists and other values are leaves."""
+    if isinstance(obj, Mapping) and obj:
+        out: dict[str, Any] = {}
+        for k, v in obj.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: obj}
+
+
+def protocol_differences(recorded: Mapping[str, Any], asked: Mapping[str, Any]) -> dict:
+    """``{field: (recorded, asked)}`` for every (nested, dotted) field whose values differ."""
+    a, b = _flatten(recorded), _flatten(asked)
+    out = {}
+    for k in dict.fromkeys([*a, *b]):
+        va, vb = a.get(k), b.get(k)
+        if to_json_text(va, k) != to_json_text(vb, k):
+            out[k] = (va, vb)
+    return out
 
 
 def _check_name(name: Any, what: str) -> str:
@@ -110,6 +176,8 @@ def _read_unit(path: Path) -> Curves:
             f"{path}: file name does not match its contents (expected "
             f"{_unit_name(curves.seeds[0], curves.config_names)}); was it renamed?"
         )
+    if info.get("protocol") is not None:
+        curves.meta["protocol"] = info["protocol"]
     return curves
 
 
@@ -138,8 +206,10 @@ def merge_curves(parts: Sequence[tuple[str, Curves]]) -> Curves:
     """Merge curves of one (task, space) from several files (``(label, curves)`` pairs).
 
     Configs are ordered by :func:`config_sort_key`, seeds ascending. The same (config, seed) in
-    two files must hold the same values; differing values, eval steps or hyperparameters raise a
-    :class:`CurveStoreError` naming both files.
+    two files must hold the same run: curves equal up to float rounding (e.g. computed in programs
+    of different sizes) are merged, keeping the first file's copy and listing the others in
+    ``meta["duplicates"]`` (with a :class:`CurveStoreWarning`); differing values, eval steps or
+    hyperparameters raise a :class:`CurveStoreError` naming both files.
     """
     if not parts:
         raise ValueError("merge_curves needs at least one (label, curves) pair")
@@ -172,23 +242,53 @@ def merge_curves(parts: Sequence[tuple[str, Curves]]) -> Curves:
     values = np.full((*shape, len(first.steps), len(SPLITS)), np.nan, dtype=np.float32)
     time_per_step = np.full(shape, np.nan)
     owner = np.full(shape, -1)
+    duplicates = []
     for p, (label, c) in enumerate(parts):
         ix = np.ix_([c_index[n] for n in c.config_names], [r_index[s] for s in c.seeds])
         mask = c.present
-        bad = (owner[ix] >= 0) & mask & ~_same_curves(values[ix], c.values)
-        if bad.any():
-            ci, ri = np.argwhere(bad)[0]
-            raise CurveStoreError(
-                f"config {c.config_names[ci]!r} seed {c.seeds[ri]} has different curves in "
-                f"{parts[int(owner[ix][ci, ri])][0]} and {label}"
-            )
-        for arr, new in ((values, c.values), (time_per_step, c.time_per_step)):
+        taken = (owner[ix] >= 0) & mask
+        if taken.any():
+            have = values[ix]
+            close = _close_curves(have, c.values)
+            if (taken & ~close).any():
+                ci, ri = np.argwhere(taken & ~close)[0]
+                raise CurveStoreError(
+                    f"config {c.config_names[ci]!r} seed {c.seeds[ri]} has different curves in "
+                    f"{parts[int(owner[ix][ci, ri])][0]} and {label} (beyond rtol="
+                    f"{DUPLICATE_RTOL:g}: not the same run); set one of the files aside"
+                )
+            for ci, ri in np.argwhere(taken & ~_same_curves(have, c.values)):
+                with np.errstate(invalid="ignore"):
+                    diff = float(np.nanmax(np.abs(have[ci, ri] - c.values[ci, ri]), initial=0.0))
+                duplicates.append(
+                    {
+                        "config": c.config_names[ci],
+                        "seed": c.seeds[ri],
+                        "kept": parts[int(owner[ix][ci, ri])][0],
+                        "dropped": label,
+                        "max_abs_diff": diff,
+                    }
+                )
+        new = mask & ~taken  # the first file holding a run is the copy kept
+        for arr, src in ((values, c.values), (time_per_step, c.time_per_step)):
             block = arr[ix]
-            block[mask] = new[mask]
+            block[new] = src[new]
             arr[ix] = block
         block = owner[ix]
-        block[mask] = p
+        block[new] = p
         owner[ix] = block
+    meta = _merge_meta(parts)
+    if duplicates:
+        meta["duplicates"] = duplicates
+        warnings.warn(
+            f"{first.task}/{first.space}: {len(duplicates)} run(s) are stored twice with curves "
+            f"equal up to float rounding (max difference "
+            f"{max(d['max_abs_diff'] for d in duplicates):.3g}); the copy in the first file is "
+            f"kept, e.g. {duplicates[0]['kept']} over {duplicates[0]['dropped']} "
+            "(see meta['duplicates'])",
+            CurveStoreWarning,
+            stacklevel=2,
+        )
     sources = {to_json_text(d, "data_sources"): d for _, c in parts for d in c.data_sources}
     return Curves(
         task=first.task,
@@ -200,7 +300,7 @@ def merge_curves(parts: Sequence[tuple[str, Curves]]) -> Curves:
         values=values,
         time_per_step=time_per_step,
         data_sources=list(sources.values()),
-        meta=_merge_meta(parts),
+        meta=meta,
         present=owner >= 0,
     )
 
@@ -212,6 +312,22 @@ def _json_text(obj: Any) -> str:
 def _same_curves(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """[C, R] mask of equal curves (NaN == NaN) between two [C, R, S, K] blocks."""
     return ((a == b) | (np.isnan(a) & np.isnan(b))).all(axis=(2, 3))
+
+
+def _close_curves(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """[C, R] mask of curves equal up to float rounding (:data:`DUPLICATE_RTOL`, NaN == NaN)."""
+    with np.errstate(invalid="ignore"):
+        close = np.isclose(a, b, rtol=DUPLICATE_RTOL, atol=DUPLICATE_ATOL, equal_nan=True)
+    return close.all(axis=(2, 3))
+
+
+@dataclasses.dataclass
+class StoreScan:
+    """What :meth:`CurveStore.scan` found: ``done[seed]`` = configs in whole units, ``broken`` =
+    ``(path, reason)`` of unit files that cannot be used."""
+
+    done: dict[int, set[str]]
+    broken: list[tuple[Path, str]]
 
 
 class CurveStore:
@@ -238,8 +354,179 @@ class CurveStore:
         return space_dir / _unit_name(int(seed), names)
 
     def has_unit(self, task: str, space: str, seed: int, config_names: Sequence[str]) -> bool:
-        """Whether that unit was written (completely: files only appear whole)."""
-        return self.unit_path(task, space, seed, config_names).is_file()
+        """Whether that unit is in the store, whole and readable (a broken file is not a unit)."""
+        path = self.unit_path(task, space, seed, config_names)
+        if not path.is_file():
+            return False
+        try:
+            _read_unit(path)
+        except CurveStoreError:
+            return False
+        return True
+
+    # --- protocol: what shaped the curves of a (task, space) -------------------------------------
+
+    def _space_dir(self, task: str, space: str) -> Path:
+        return self.root / _check_name(task, "task") / _check_name(space, "space")
+
+    def protocol(self, task: str, space: str) -> dict | None:
+        """The protocol recorded for (task, space), or None if none was recorded yet."""
+        path = self._space_dir(task, space) / PROTOCOL_FILE
+        try:
+            text = path.read_text()
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            raise CurveStoreError(f"{path}: cannot read the recorded protocol ({e})") from None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise CurveStoreError(
+                f"{path}: the recorded protocol is not valid JSON ({e}); move the file away to "
+                "record the protocol of the units there again"
+            ) from None
+        if not isinstance(data, dict):
+            raise CurveStoreError(f"{path}: the recorded protocol must be a JSON object")
+        return data
+
+    def _legacy_protocol(self, task: str, space: str) -> dict | None:
+        """What units written before protocols were recorded say about their training settings."""
+        for f in self.units(task, space):
+            try:
+                c = _read_unit(f)
+            except CurveStoreError:
+                continue
+            if "protocol" in c.meta:
+                return c.meta["protocol"]
+            keys = ("training_steps", "eval_every", "eval_batches")
+            train = {k: c.meta[k] for k in keys if k in c.meta}
+            return {"train": train} if train else None
+        return None
+
+    def claim_protocol(
+        self, task: str, space: str, protocol: Mapping[str, Any], *, force: bool = False
+    ) -> list[Path]:
+        """Record ``protocol`` for (task, space), or check it against the recorded one.
+
+        A different recorded protocol raises :class:`ProtocolMismatch` naming each differing
+        field, unless ``force``: then the units and the old protocol are moved to
+        ``<task>/<space>/.set_aside/`` (returned) and ``protocol`` is recorded. The record is
+        created exclusively, so of two writers with different protocols only one succeeds.
+        """
+        protocol = json.loads(to_json_text(protocol, "protocol"))
+        d = self._space_dir(task, space)
+        recorded = self.protocol(task, space)
+        legacy = recorded is None
+        if legacy:
+            recorded = self._legacy_protocol(task, space)
+        moved: list[Path] = []
+        if recorded is not None:
+            diff = protocol_differences(recorded, protocol)
+            if legacy:  # old units recorded a few fields only: compare those
+                diff = {k: v for k, v in diff.items() if v[0] is not None}
+            if diff and not force:
+                what = "; ".join(f"{k}: stored {a!r}, asked {b!r}" for k, (a, b) in diff.items())
+                raise ProtocolMismatch(
+                    f"{d}: holds curves made under another protocol ({what}). Curves of "
+                    "different protocols cannot be merged: use another store directory, or "
+                    "force to set the existing curves aside and start this (task, space) over",
+                    diff,
+                )
+            if diff:
+                stamp = time.strftime("%Y%m%d-%H%M%S") + f"-{uuid.uuid4().hex[:6]}"
+                for f in [*self.units(task, space), d / PROTOCOL_FILE]:
+                    if f.exists():
+                        dest = self.set_aside(f, f"superseded-{stamp}")
+                        if dest is not None:
+                            moved.append(dest)
+            elif not legacy:
+                return moved
+        d.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(protocol, indent=1, sort_keys=True) + "\n"
+        tmp = d / f".tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}-protocol.json.part"
+        try:
+            tmp.write_text(text)
+            try:
+                os.link(tmp, d / PROTOCOL_FILE)  # fails if another writer claimed it first
+            except FileExistsError:
+                pass
+        finally:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        diff = protocol_differences(self.protocol(task, space) or {}, protocol)
+        if diff:  # another writer claimed (task, space) first, with another protocol
+            raise ProtocolMismatch(
+                f"{d}: another writer recorded a different protocol at the same time "
+                f"({', '.join(diff)} differ); use another store directory",
+                diff,
+            )
+        return moved
+
+    # --- verification: which configs are done, which files are broken ---------------------------
+
+    def scan(self, task: str, space: str) -> StoreScan:
+        """Read every unit of (task, space): the configs each seed holds in whole, readable units
+        (of the recorded protocol), and the files that are broken (with the reason)."""
+        recorded = self.protocol(task, space)
+        done: dict[int, set[str]] = {}
+        broken: list[tuple[Path, str]] = []
+        for f in self.units(task, space):
+            try:
+                c = _read_unit(f)
+                if (c.task, c.space) != (task, space):
+                    raise CurveStoreError(f"{f}: holds curves of {c.task}/{c.space}")
+                if recorded is not None and "protocol" in c.meta:
+                    diff = protocol_differences(recorded, c.meta["protocol"])
+                    if diff:
+                        raise CurveStoreError(
+                            f"{f}: made under another protocol than {PROTOCOL_FILE} "
+                            f"({', '.join(diff)} differ)"
+                        )
+            except CurveStoreError as e:
+                broken.append((f, str(e)))
+                continue
+            done.setdefault(c.seeds[0], set()).update(
+                n for n, p in zip(c.config_names, c.present[:, 0]) if p
+            )
+        return StoreScan(done=done, broken=broken)
+
+    def set_aside(self, path: str | os.PathLike, tag: str = "broken") -> Path | None:
+        """Move a file of the store to ``.set_aside/`` beside it (readers skip it); None if it
+        is already gone (another process set it aside)."""
+        path = Path(path)
+        dest_dir = path.parent / SET_ASIDE_DIR
+        dest_dir.mkdir(exist_ok=True)
+        dest = dest_dir / f"{path.name}.{tag}-{uuid.uuid4().hex[:6]}"
+        try:
+            os.replace(path, dest)
+        except FileNotFoundError:
+            return None
+        return dest
+
+    def check_writable(self, nbytes: int = 0) -> None:
+        """Fail now, before any training, if the store cannot take a file of ``nbytes``
+        (missing permission, read-only or full file system)."""
+        probe = None
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            name = f".tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}-{_host()}--write-probe.part"
+            probe = self.root / name
+            with open(probe, "xb") as f:
+                chunk = b"\0" * min(max(int(nbytes), 1), 1 << 20)
+                left = max(int(nbytes), 1)
+                while left > 0:
+                    left -= f.write(chunk[:left])
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as e:
+            raise CurveStoreError(
+                f"{self.root}: cannot write curves here ({e.strerror or e}); pick another --store "
+                "directory or free space/permissions"
+            ) from None
+        finally:
+            if probe is not None:
+                with contextlib.suppress(OSError):
+                    probe.unlink()
 
     def write_unit(
         self,
@@ -253,11 +540,14 @@ class CurveStore:
         time_per_step: Sequence[float] | np.ndarray,
         data_sources: Iterable[Any],
         meta: Mapping[str, Any],
+        protocol: Mapping[str, Any] | None = None,
     ) -> Path:
         """Atomically write one unit: ``values`` [config, step, split], ``time_per_step`` [config].
 
         ``data_sources`` may hold dicts or objects with ``to_json()`` (``DataSource``). Writing a
-        unit that exists replaces it (same name), so a rerun never duplicates curves.
+        unit that exists replaces it (same name), so a rerun never duplicates curves. With
+        ``protocol`` (what shaped the curves), the unit is refused if (task, space) records
+        another one (:meth:`claim_protocol`), and the unit carries it.
         """
         path = self.unit_path(task, space, seed, config_names)
         names = [str(n) for n in config_names]
@@ -285,6 +575,9 @@ class CurveStore:
             "data_sources": curves.data_sources,
             "meta": curves.meta,
         }
+        if protocol is not None:
+            self.claim_protocol(task, space, protocol)
+            info["protocol"] = json.loads(to_json_text(protocol, "protocol"))
         arrays = {
             "values": values,
             "steps": curves.steps,
@@ -326,13 +619,24 @@ class CurveStore:
                 f"spaces {have}" + ("" if have else f" (tasks: {self.tasks()[:20]})")
             )
         clean_stale_temp_files(self.root / task / space)
+        recorded = self.protocol(task, space) if units else None
         parts = []
         for f in units:
-            c = _read_unit(f)
+            try:
+                c = _read_unit(f)
+            except CurveStoreError as e:
+                raise CurveStoreError(f"{e}{_RECOMPUTE_HINT}") from None
             if (c.task, c.space) != (task, space):
                 raise CurveStoreError(
                     f"{f}: holds curves of {c.task}/{c.space} but is stored under {task}/{space}"
                 )
+            if recorded is not None and "protocol" in c.meta:
+                diff = protocol_differences(recorded, c.meta["protocol"])
+                if diff:
+                    raise CurveStoreError(
+                        f"{f}: made under another protocol than {PROTOCOL_FILE} beside it "
+                        f"({', '.join(diff)} differ){_RECOMPUTE_HINT}"
+                    )
             parts.append((f.relative_to(self.root).as_posix(), c))
         for f in released:
             parts.append((f.relative_to(self.root).as_posix(), read_taskset_npz(f, task, space)))
@@ -367,9 +671,26 @@ class CurveStore:
         if space is not None:
             return _check_name(space, "space")
         have = sorted({s for t in tasks for s in self.spaces(t)}) if tasks else self.spaces()
+        if not have:
+            self._require_curves()
         if len(have) != 1:
             raise ValueError(f"space= is required: {self.root} holds spaces {have}")
         return have[0]
+
+    def _require_curves(self, space: str | None = None) -> None:
+        """A clear error when the store does not exist, is empty, or lacks ``space``."""
+        if not self.root.exists():
+            raise CurveStoreError(
+                f"{self.root}: no such curve store (the directory does not exist)"
+            )
+        have = self.spaces()
+        if not have:
+            raise CurveStoreError(f"{self.root}: the curve store is empty (no curves of any space)")
+        if space is not None and space not in have:
+            raise CurveStoreError(
+                f"{self.root}: the curve store holds no curves of space {space!r}; it holds "
+                f"{', '.join(have)}"
+            )
 
     def to_array(
         self,
@@ -386,10 +707,13 @@ class CurveStore:
         ``seeds`` default to the union over tasks, ``splits`` to all four. ``steps`` defaults to
         the tasks' common eval steps (an error if they differ; pass ``steps`` to pick some).
         Returns the array and its labels ``tasks``, ``config_names``, ``seeds``, ``steps``,
-        ``splits``, plus ``space`` and ``hparams`` (one dict per config, ``{}`` if unknown).
+        ``splits``, plus ``space``, ``hparams`` (one dict per config, ``{}`` if unknown) and
+        ``data_sources`` (task -> the data that served its curves).
         """
         space = self._resolve_space(tasks, space)
         task_list = list(tasks) if tasks is not None else self.tasks(space)
+        if not task_list:
+            self._require_curves(space)
         curves = [self.read(t, space) for t in task_list]
         if configs is None:
             union = {n for c in curves for n in c.config_names}
@@ -422,6 +746,7 @@ class CurveStore:
             "splits": split_list,
             "space": space,
             "hparams": [hparams.get(n, {}) for n in configs],
+            "data_sources": {c.task: c.data_sources for c in curves},
         }
         out = np.full(
             (len(task_list), len(configs), len(seeds), len(steps), len(k)), np.nan, np.float32

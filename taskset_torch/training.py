@@ -36,8 +36,12 @@ class TrainConfig:
     def __post_init__(self) -> None:
         for field in ("training_steps", "eval_every", "eval_batches"):
             v = getattr(self, field)
-            if not isinstance(v, int) or v < (0 if field == "training_steps" else 1):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{field} must be a positive integer, got {v!r}")
+        if not isinstance(self.device, str) or not self.device:
+            raise ValueError(
+                f"device must be a torch device name such as 'cpu', got {self.device!r}"
+            )
 
 
 @dataclasses.dataclass

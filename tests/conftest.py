@@ -35,6 +35,17 @@ def assert_config_equal(got, want, path: str = "") -> None:
         assert type(got) is type(want) and got == want, f"{path}: {got!r} != {want!r}"
 
 
+@pytest.fixture(autouse=True)
+def _no_archive_search():
+    """No real archives (../shared/data) unless a test sets a search path itself: the suite
+    behaves the same with or without ../shared and never spends minutes decoding it."""
+    from taskset_torch import datasets
+
+    datasets.set_search_path([])
+    yield
+    datasets.set_search_path([])
+
+
 @pytest.fixture
 def data_dir(tmp_path):
     """A fresh dataset directory and default dataset settings for one test."""

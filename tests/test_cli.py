@@ -100,31 +100,38 @@ def test_generate_writes_curves_and_skips_finished_units(tmp_path, capsys):
 
 
 def test_generate_killed_with_sigkill_resumes_without_loss_or_duplicates(tmp_path):
-    """kill -9 in the middle of `generate`, run it again: every unit exactly once, all readable."""
+    """kill -9 in the middle of `generate`, run it again: the store equals an uninterrupted run's,
+    every unit once, no temp file left."""
     store_dir = tmp_path / "store"
     args = [a for a in GEN_ARGS if a != "--quiet"]
-    args[args.index("40")] = "2000"  # long enough to be killed in the middle
+    args[args.index("40")] = "1000"  # long enough to be killed in the middle
     cmd = [sys.executable, "-m", "taskset_torch.cli", *args, "--quiet", "--store", str(store_dir)]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 120
-    while time.time() < deadline and len(list(store_dir.rglob("*.npz"))) < 2:
+    while time.time() < deadline and len(list(store_dir.rglob("seed*.npz"))) < 2:
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    before = len(list(store_dir.rglob("*.npz")))
-    assert 0 < before < 8, f"kill landed outside the run ({before} units written)"
+    before = {p: p.stat().st_mtime_ns for p in store_dir.rglob("seed*.npz")}
+    assert 0 < len(before) < 8, f"kill landed outside the run ({len(before)} units written)"
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
+    assert all(p.stat().st_mtime_ns == t for p, t in before.items())  # finished units kept
+    reference = tmp_path / "reference"
+    assert main([*args, "--quiet", "--store", str(reference)]) == 0  # never interrupted
     from taskset_torch.store import CurveStore
 
-    store = CurveStore(store_dir)
-    units = sorted(str(p.relative_to(store_dir)) for p in store_dir.rglob("*.npz"))
-    assert len(units) == len(set(units)) == 8
+    resumed, whole = CurveStore(store_dir), CurveStore(reference)
+    units = sorted(p.relative_to(store_dir) for p in store_dir.rglob("seed*.npz"))
+    assert units == sorted(p.relative_to(reference) for p in reference.rglob("seed*.npz"))
     for task in ("quadratic_family_seed106", "quadratic_family_seed10"):
-        c = store.read(task, "adam1p_wide_grid")
-        assert c.values.shape == (6, 2, 201, 4)
-        assert np.isfinite(c.values[:, :, 0]).all()
+        a, b = resumed.read(task, "adam1p_wide_grid"), whole.read(task, "adam1p_wide_grid")
+        assert a.values.shape == (6, 2, 101, 4) and a.present.all()
+        np.testing.assert_array_equal(a.values, b.values)
+        assert "duplicates" not in a.meta
+    leftovers = [p for p in store_dir.rglob("*") if p.is_file() and p.suffix != ".npz"]
+    assert [p.name for p in leftovers] == ["protocol.json"] * 2  # no temp file
 
 
 def test_generate_on_a_missing_gpu_or_unknown_space_is_a_clear_error(tmp_path, capsys):
@@ -137,6 +144,41 @@ def test_generate_on_a_missing_gpu_or_unknown_space_is_a_clear_error(tmp_path, c
     code, _, err = run_cli(capsys, *args, "--store", str(tmp_path))
     assert code == 2 and "unknown search space 'adam9p'" in err and "nadamw_grid" in err
     assert not any(tmp_path.rglob("*.npz"))
+
+
+def test_rerun_with_other_settings_is_refused_and_another_chunk_adds_nothing(tmp_path, capsys):
+    store = ["--store", str(tmp_path / "store")]
+    assert main([*GEN_ARGS, *store]) == 0
+    units = sorted(tmp_path.rglob("seed*.npz"))
+    steps = GEN_ARGS.index("--steps") + 1
+    for flag, value in (("--steps", "50"), ("--eval-every", "20"), ("--eval-batches", "3")):
+        argv = list(GEN_ARGS)
+        argv[argv.index(flag) + 1] = value
+        code, _, err = run_cli(capsys, *argv, *store)
+        assert code == 1 and "another protocol" in err and flag.lstrip("-").replace("-", "_") in err
+        assert "--force" in err and "Traceback" not in err
+    chunk = GEN_ARGS.index("--chunk") + 1
+    code, out, _ = run_cli(capsys, *GEN_ARGS[:chunk], "2", *GEN_ARGS[chunk + 1 :], *store)
+    assert code == 0 and sorted(tmp_path.rglob("seed*.npz")) == units  # nothing recomputed
+    argv = list(GEN_ARGS)
+    argv[steps] = "20"
+    code, _, err = run_cli(capsys, *argv, *store, "--force")
+    assert code == 0 and "set aside" in err
+    from taskset_torch.store import CurveStore
+
+    c = CurveStore(tmp_path / "store").read("quadratic_family_seed10", "adam1p_wide_grid")
+    assert c.steps.tolist() == [0, 10, 20]
+
+
+def test_task_names_are_canonical_and_given_once(tmp_path, capsys):
+    argv = [*GEN_ARGS[:1], "quadratic_family_seed01", "quadratic_family_seed1",
+            "quadratic_family_seed001", *GEN_ARGS[3:]]  # fmt: skip
+    assert main([*argv, "--store", str(tmp_path)]) == 0
+    assert [p.name for p in tmp_path.iterdir()] == ["quadratic_family_seed1"]
+    assert len(list(tmp_path.rglob("seed*.npz"))) == 2 * 2  # seeds x chunks, computed once
+    code, out, _ = run_cli(capsys, "tasks", "quadratic_family_seed02", "quadratic_family_seed2",
+                           "--json")  # fmt: skip
+    assert code == 0 and [r["task"] for r in json.loads(out)] == ["quadratic_family_seed2"]
 
 
 def test_generate_chunk_auto_calibrates_once_and_integers_override(tmp_path, capsys, monkeypatch):
@@ -160,4 +202,7 @@ def test_generate_chunk_auto_calibrates_once_and_integers_override(tmp_path, cap
     capsys.readouterr()
     with pytest.raises(SystemExit):
         main([*args, "--chunk", "0", "--store", str(tmp_path / "s")])
-    assert "--chunk must be 'auto' or an integer" in capsys.readouterr().err
+    assert "--chunk: must be a positive integer" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([*args, "--chunk", "big", "--store", str(tmp_path / "s")])
+    assert "'big' is neither 'auto' nor an integer" in capsys.readouterr().err

@@ -37,6 +37,7 @@ _SCRIPT = """
 import torch
 from taskset_torch import datasets as D
 D.set_data_dir({data!r})
+D.set_search_path([])  # the substitutes, whether or not ../shared/data is there
 g = torch.Generator().manual_seed(0)
 a = D.load_image_dataset("cifar10")
 t = D.load_text_dataset("lm1b/bytes", patch_length=16)

@@ -138,3 +138,104 @@ def test_a_sane_adam_lowers_the_training_loss(family):
         after = _mean_train_loss(task, fp.views(leaf))
         improved += after < before
     assert improved >= 2, f"Adam lowered the loss on only {improved} of seeds {seeds}"
+
+
+# --- TaskSet's hand-designed ("fixed") tasks: the same checks, one parameter per task name ---
+
+from taskset_torch.tasks.fixed import build_fixed_task, fixed_task_names, fixed_task_spec  # noqa: E402
+
+#: Fixed tasks with millions of parameters (flows with 2048-wide layers, food101 at 64x64): their
+#: K-vectorized check runs under the slow marker. test_fixed_task_builds keeps this list honest.
+FIXED_SLOW = {
+    "FixedNVP_mnist_2layer_bs64",
+    "FixedNVP_mnist_5layer_bs64",
+    "FixedMAF_mnist_2layer_bs64",
+    "FixedMAF_cifar10_3layer_bs64",
+    "FixedImageConv_food10164x64_Conv_32x64x64_flatten_bs64",
+}
+_FIXED_SLOW_PARAMS = 3_000_000
+#: Cheap fixed tasks (at least one of every kind and option) that must train with a sane Adam.
+FIXED_TRAINABLE = [
+    "TwoD_Bowl10",
+    "TwoD_Rosenbrock",
+    "FixedMLP_mnist_ce_128x128x128_relu_bs128",
+    "FixedMLP_mnist_mse_128x128x128_relu_bs128",
+    "FixedMLP_cifar10_Dropout05_128x128_relu_bs128",
+    "FixedMLP_cifar10_LayerNorm_128x128x128_tanh_bs128",
+    "FixedMLP_cifar10_BatchNorm_64x64x64x64x64_relu_bs128",
+    "FixedMLPAE_mnist_32x32x32_bs128",
+    "FixedMLPVAE_mnist_128x64x32x64x128_bs64",
+    "FixedNVP_mnist_3layer_thin_bs64",
+    "FixedMAF_mnist_3layer_thin_bs64",
+    "FixedImageConv_cifar10_batchnorm_32x64x64_bs128",
+    "Mnist_Conv_32x16x64_flatten_FC32_tanh_bs32",
+    "FixedImageConvAE_mnist_32x64x8x64x32_bs128",
+    "FixedImageConvVAE_mnist_32x32x32x32x32_bs128",
+]
+_TEST_BATCH = 8
+
+
+def _fixed_params(names, slow=frozenset()):
+    return [pytest.param(n, marks=pytest.mark.slow) if n in slow else n for n in names]
+
+
+def _small_fixed_task(name: str):
+    """The task of ``name`` with a test-only batch size (the table's spec is left untouched)."""
+    spec = fixed_task_spec(name)
+    if "batch_size" in spec:
+        spec["batch_size"] = min(spec["batch_size"], _TEST_BATCH)
+    return build_fixed_task(name, spec)
+
+
+@pytest.mark.parametrize("name", fixed_task_names())
+def test_fixed_task_builds(name):
+    spec = fixed_task_spec(name)
+    assert json.loads(json.dumps(spec)) == spec, "a fixed spec must be plain JSON"
+    task = _small_fixed_task(name)
+    assert task.name == name
+    g = torch.Generator().manual_seed(0)
+    params = task.init(2, g)
+    assert task.num_params() == sum(p[0].numel() for p in params.values()) > 0
+    assert task.num_params() <= _FIXED_SLOW_PARAMS or name in FIXED_SLOW, (
+        f"{name} has {task.num_params()} parameters: add it to FIXED_SLOW"
+    )
+    with torch.no_grad():
+        loss = task.loss(params, task.batch("train", g))
+    assert loss.shape == (2,) and torch.isfinite(loss).all(), f"initial loss {loss}"
+    torch.testing.assert_close(loss[0], loss[1])  # the same init for both sets
+
+
+@pytest.mark.parametrize("name", _fixed_params(fixed_task_names(), FIXED_SLOW))
+def test_fixed_vectorized_equals_per_config(name):
+    task = _small_fixed_task(name)
+    g = torch.Generator().manual_seed(0)
+    k = 3
+    fp = FlatParams(task.init(k, g))
+    flat = fp.flat + 0.01 * torch.randn(fp.flat.shape, generator=g)
+    batch = task.batch("train", g)
+    leaf = flat.clone().requires_grad_(True)
+    loss = task.loss(fp.views(leaf), batch)
+    assert loss.shape == (k,) and torch.isfinite(loss).all(), f"loss {loss}"
+    (grad,) = torch.autograd.grad(loss.sum(), leaf)
+    for i in range(k):
+        one = flat[i : i + 1].clone().requires_grad_(True)
+        li = task.loss(fp.views(one), batch)
+        (gi,) = torch.autograd.grad(li.sum(), one)
+        torch.testing.assert_close(li[0], loss[i], rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(gi[0], grad[i], rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", FIXED_TRAINABLE)
+def test_a_sane_adam_lowers_a_fixed_tasks_training_loss(name):
+    task = _small_fixed_task(name)
+    g = torch.Generator().manual_seed(1)
+    fp = FlatParams(task.init(1, g))
+    leaf = fp.flat.clone().requires_grad_(True)
+    opt = torch.optim.Adam([leaf], lr=2e-3)
+    before = _mean_train_loss(task, fp.views(leaf))
+    for _ in range(50):
+        opt.zero_grad()
+        task.loss(fp.views(leaf), task.batch("train", g)).sum().backward()
+        opt.step()
+    after = _mean_train_loss(task, fp.views(leaf))
+    assert after < before, f"{name}: training loss {before} -> {after}"

@@ -201,7 +201,9 @@ def test_foreign_and_corrupt_files_name_the_file(tmp_path):
     np.savez(foreign, foo=np.zeros(3))
     with pytest.raises(CurveStoreError) as e:
         store.read("t", SPACE)
-    assert str(e.value) == f"{foreign}: not a taskset-torch curve unit (missing key 'values')"
+    assert str(e.value).startswith(
+        f"{foreign}: not a taskset-torch curve unit (missing key 'values'). Running the generate"
+    )
     foreign.unlink()
 
     pickled = d / "pickled.npz"
@@ -535,3 +537,138 @@ def test_unit_file_is_plain_npz(tmp_path):
     with np.load(path, allow_pickle=False) as raw:
         info = json.loads(str(raw["meta_json"]))
     assert info["format"] == "taskset-torch curve unit" and info["seed"] == 0
+
+
+# --- protocol, verification, near-duplicates (issue 8) --------------------------------------------
+
+P1 = {"curve_format": 1, "train": {"training_steps": 1000, "eval_every": 200}, "data_sources": []}
+
+
+def test_protocol_is_recorded_and_another_one_refused_or_forced(tmp_path):
+    from taskset_torch.store import ProtocolMismatch
+
+    store = CurveStore(tmp_path)
+    args = ([f"{SPACE}_seed0"], [{}], STEPS, _values(1, 0), [1.0], [], {})
+    store.write_unit("t", SPACE, 0, *args, protocol=P1)
+    assert store.protocol("t", SPACE) == P1
+    assert store.read("t", SPACE).meta["protocol"] == P1
+    store.write_unit("t", SPACE, 1, *args, protocol=P1)  # same protocol: fine
+    p2 = {**P1, "train": {"training_steps": 2000, "eval_every": 200}}
+    with pytest.raises(ProtocolMismatch, match="training_steps: stored 1000, asked 2000") as e:
+        store.write_unit("t", SPACE, 2, *args, protocol=p2)
+    assert e.value.differences == {"train.training_steps": (1000, 2000)}
+    assert len(store.units("t", SPACE)) == 2  # nothing written
+    moved = store.claim_protocol("t", SPACE, p2, force=True)
+    assert len(moved) == 3 and all(m.parent.name == ".set_aside" for m in moved)
+    assert store.units("t", SPACE) == [] and store.protocol("t", SPACE) == p2
+    store.write_unit("t", SPACE, 2, *args, protocol=p2)
+    assert store.read("t", SPACE).seeds == [2]
+
+
+def test_units_written_before_protocols_are_checked_by_their_settings(tmp_path):
+    from taskset_torch.store import ProtocolMismatch
+
+    store = CurveStore(tmp_path)
+    _write(store, "t", 0, [0])  # meta training_steps 1000, no protocol recorded
+    with pytest.raises(ProtocolMismatch, match="training_steps"):
+        store.claim_protocol("t", SPACE, {**P1, "train": {"training_steps": 5}})
+    assert store.protocol("t", SPACE) is None
+    store.claim_protocol("t", SPACE, P1)
+    assert store.protocol("t", SPACE) == P1
+
+
+def test_near_duplicate_runs_merge_keeping_the_first_copy(tmp_path):
+    from taskset_torch.store import CurveStoreWarning
+
+    store = CurveStore(tmp_path)
+    a = _write(store, "t", 0, [0, 1])
+    vals = _values(2, 0)  # the curves `_write` gave configs 0 and 1
+    ulp = np.nextafter(vals[1:], np.float32(np.inf))  # config 1 again, one float32 ulp up
+    b = _write(store, "t", 0, [1], values=ulp)
+    first = sorted([a, b])[0]
+    with pytest.warns(CurveStoreWarning, match="1 run\\(s\\) are stored twice"):
+        c = store.read("t", SPACE)
+    (dup,) = c.meta["duplicates"]
+    kept = first.relative_to(tmp_path).as_posix()
+    assert dup["config"] == f"{SPACE}_seed1" and dup["seed"] == 0 and dup["kept"] == kept
+    assert 0 < dup["max_abs_diff"] < 1e-6
+    expect = vals[1] if first == a else ulp[0]
+    np.testing.assert_array_equal(c.values[1, 0], expect)
+    # Beyond rounding it is not the same run: an error naming both files.
+    _write(store, "t", 0, [1], values=ulp * 1.01, meta={"x": 1})
+    with pytest.raises(CurveStoreError, match="different curves in"):
+        store.read("t", SPACE)
+
+
+def test_scan_tells_done_configs_from_broken_files_which_are_set_aside(tmp_path):
+    store = CurveStore(tmp_path)
+    _write(store, "t", 0, [0, 1])
+    broken = _write(store, "t", 0, [2, 3])
+    _write(store, "t", 1, [0])
+    empty = store.unit_path("t", SPACE, 1, [f"{SPACE}_seed5"])
+    empty.write_bytes(b"")  # a zero-byte unit: existed, yet holds nothing
+    broken.write_bytes(broken.read_bytes()[:-40])  # cut short
+    assert not store.has_unit("t", SPACE, 1, [f"{SPACE}_seed5"])
+    assert not store.has_unit("t", SPACE, 0, [f"{SPACE}_seed2", f"{SPACE}_seed3"])
+    assert store.has_unit("t", SPACE, 0, [f"{SPACE}_seed0", f"{SPACE}_seed1"])
+    scan = store.scan("t", SPACE)
+    assert scan.done == {0: {f"{SPACE}_seed0", f"{SPACE}_seed1"}, 1: {f"{SPACE}_seed0"}}
+    assert sorted(p for p, _ in scan.broken) == sorted([broken, empty])
+    with pytest.raises(CurveStoreError, match="sets broken units aside"):
+        store.read("t", SPACE)
+    for path, _ in scan.broken:
+        dest = store.set_aside(path)
+        assert dest.parent == path.parent / ".set_aside" and dest.exists() and not path.exists()
+    assert store.set_aside(empty) is None  # already gone
+    assert store.read("t", SPACE).config_names == [f"{SPACE}_seed0", f"{SPACE}_seed1"]
+
+
+def test_missing_empty_or_spaceless_stores_say_so(tmp_path):
+    with pytest.raises(CurveStoreError, match="no such curve store"):
+        CurveStore(tmp_path / "nope").to_array(space=SPACE)
+    with pytest.raises(CurveStoreError, match="the curve store is empty"):
+        CurveStore(tmp_path).to_array(space=SPACE)
+    with pytest.raises(CurveStoreError, match="the curve store is empty"):
+        CurveStore(tmp_path).to_array()
+    store = CurveStore(tmp_path)
+    _write(store, "t", 0, [0])
+    with pytest.raises(
+        CurveStoreError, match=f"no curves of space 'nadamw_grid'; it holds {SPACE}"
+    ):
+        store.to_array(space="nadamw_grid")
+    from hparam_lists.importers import read_store
+
+    with pytest.raises(CurveStoreError, match="no such curve store"):
+        read_store(tmp_path / "nonexistent", space=SPACE)
+
+
+_SAME_UNIT = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    from taskset_torch.store import CurveStore
+
+    store = CurveStore(sys.argv[1])
+    names = [f"adam8p_wide_grid_seed{j}" for j in range(4)]
+    values = np.random.RandomState(0).rand(4, 6, 4).astype(np.float32)
+    for _ in range(int(sys.argv[2])):
+        store.write_unit("task", "adam8p_wide_grid", 0, names, [{}] * 4, np.arange(6), values,
+                         [0.1] * 4, [], {}, protocol={"train": {"training_steps": 5}})
+    """
+)
+
+
+def test_two_writers_of_the_same_unit(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    cmd = [sys.executable, "-c", _SAME_UNIT, str(tmp_path), "30"]
+    procs = [subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    errs = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errs
+    store = CurveStore(tmp_path)
+    (unit,) = store.units("task", SPACE)
+    c = store.read("task", SPACE)
+    np.testing.assert_array_equal(
+        c.values[:, 0], np.random.RandomState(0).rand(4, 6, 4).astype(np.float32)
+    )
+    d = tmp_path / "task" / SPACE
+    assert sorted(p.name for p in d.iterdir()) == sorted([unit.name, "protocol.json"])

@@ -1,5 +1,12 @@
 """Datasets with TaskSet's four splits: TFDS, real local copies, built-in data, labelled substitutes."""
 
+from taskset_torch.datasets.archives import (
+    clear_archive_memo,
+    default_search_path,
+    find_archive,
+    get_search_path,
+    set_search_path,
+)
 from taskset_torch.datasets.augment import augment_images
 from taskset_torch.datasets.base import (
     ArrayDataset,
@@ -13,6 +20,7 @@ from taskset_torch.datasets.base import (
 )
 from taskset_torch.datasets.images import IMAGE_SHAPES, ImageDataset, load_image_dataset
 from taskset_torch.datasets.manage import (
+    ARCHIVE_DATASETS,
     add_local_dataset,
     dataset_names,
     dataset_status,
@@ -31,6 +39,7 @@ from taskset_torch.datasets.text_sources import TEXT_DATASETS, load_text_dataset
 from taskset_torch.datasets.tokenizers import ByteEncoder, SubwordEncoder
 
 __all__ = [
+    "ARCHIVE_DATASETS",
     "ArrayDataset",
     "ByteEncoder",
     "FIXED_NUM_PER_VALID",
@@ -51,15 +60,20 @@ __all__ = [
     "carve_splits",
     "carve_text_splits",
     "check_split",
+    "clear_archive_memo",
     "clear_cache",
     "copy_sequence",
     "dataset_names",
     "dataset_status",
+    "default_search_path",
+    "find_archive",
     "get_allow_substitutes",
     "get_data_dir",
+    "get_search_path",
     "load_image_dataset",
     "load_text_dataset",
     "prepare_dataset",
     "set_allow_substitutes",
     "set_data_dir",
+    "set_search_path",
 ]

@@ -67,9 +67,10 @@ def get_data_dir() -> Path:
 
 
 def check_substitute(name: str, source: DataSource, allow: bool | None, how_to_get: str) -> None:
-    """Raise :class:`SubstituteError` when ``source`` is a substitute and substitutes are off."""
+    """Raise :class:`SubstituteError` when ``source`` is a substitute or a stand-in (not the
+    dataset TaskSet named) and substitutes are off."""
     allow = get_allow_substitutes() if allow is None else allow
-    if source.is_substitute and not allow:
+    if (source.is_substitute or source.is_stand_in) and not allow:
         raise SubstituteError(
             f"dataset {name!r} is not available (it would be substituted by {source.detail}) and "
             f"substitutes are disallowed. To get the real data: {how_to_get}"

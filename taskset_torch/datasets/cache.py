@@ -22,7 +22,16 @@ from taskset_torch.datasets.base import get_data_dir
 from taskset_torch.datasets.tfds_source import tfds_has_data
 from taskset_torch.tasks.base import DataSource
 
-__all__ = ["prepared_dir", "has_prepared", "read_meta", "read_prepared", "write_prepared"]
+__all__ = [
+    "archive_cache_dir",
+    "has_prepared",
+    "prepared_dir",
+    "read_arrays_dir",
+    "read_meta",
+    "read_prepared",
+    "write_arrays_dir",
+    "write_prepared",
+]
 
 _FORMAT = 1
 
@@ -33,6 +42,12 @@ def _safe(name: str) -> str:
 
 def prepared_dir(name: str, data_dir: Path | None = None) -> Path:
     return (data_dir or get_data_dir()) / "prepared" / _safe(name)
+
+
+def archive_cache_dir(key: str, data_dir: Path | None = None) -> Path:
+    """Where arrays decoded from a real archive (or a stand-in corpus) are kept: apart from
+    ``prepared/``, so that they never shadow a registered copy or TFDS data."""
+    return (data_dir or get_data_dir()) / "archive_cache" / _safe(key)
 
 
 def has_prepared(name: str, data_dir: Path | None = None) -> bool:
@@ -48,7 +63,18 @@ def write_prepared(
     data_dir: Path | None = None,
 ) -> Path:
     """Store ``arrays[source_split][field]`` and ``meta`` for dataset ``name``; returns the dir."""
-    final = prepared_dir(name, data_dir)
+    return write_arrays_dir(prepared_dir(name, data_dir), name, arrays, meta, vocab=vocab)
+
+
+def write_arrays_dir(
+    final: Path,
+    name: str,
+    arrays: Mapping[str, Mapping[str, np.ndarray]],
+    meta: Mapping[str, Any],
+    *,
+    vocab: list[str] | None = None,
+) -> Path:
+    """Write one directory of arrays, manifest and vocabulary atomically (see module doc)."""
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
     try:
@@ -88,7 +114,10 @@ def write_prepared(
 
 def read_meta(name: str, data_dir: Path | None = None) -> dict[str, Any]:
     """The manifest of a prepared dataset (checked to be this format and this dataset)."""
-    d = prepared_dir(name, data_dir)
+    return _read_manifest(prepared_dir(name, data_dir), name)
+
+
+def _read_manifest(d: Path, name: str) -> dict[str, Any]:
     meta = json.loads((d / "meta.json").read_text())
     if meta.get("format") != _FORMAT or meta.get("name") != name:
         raise ValueError(
@@ -102,8 +131,14 @@ def read_prepared(
     name: str, data_dir: Path | None = None
 ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, Any], list[str] | None]:
     """``(arrays, meta, vocab)`` of a prepared dataset; arrays are read without pickle."""
-    d = prepared_dir(name, data_dir)
-    meta = read_meta(name, data_dir)
+    return read_arrays_dir(prepared_dir(name, data_dir), name)
+
+
+def read_arrays_dir(
+    d: Path, name: str
+) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, Any], list[str] | None]:
+    """``(arrays, meta, vocab)`` of a directory written by :func:`write_arrays_dir`."""
+    meta = _read_manifest(d, name)
     arrays = {
         split: {f: np.load(d / f"{split}.{f}.npy", allow_pickle=False) for f in fields}
         for split, fields in meta["arrays"].items()

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from taskset_torch.datasets import cache
+from taskset_torch.datasets import archives, cache
 from taskset_torch.datasets.augment import augment_images, check_augmentation
 from taskset_torch.datasets.base import (
     ArrayDataset,
@@ -232,6 +232,55 @@ def _substitute_source(spec: ImageSpec) -> DataSource:
     return DataSource(spec.name, "substitute", detail)
 
 
+#: Image datasets with a real archive that the search path may hold (``archives.ARCHIVES`` key).
+_ARCHIVE_FOR = {"cifar10": "cifar10"}
+
+
+def archive_detail(spec: ImageSpec, path: Path) -> str:
+    return (
+        f"{archives.ARCHIVES[_ARCHIVE_FOR[spec.name]].what} {path}; decoded with Pillow, each "
+        f"split shuffled with seed {archives.CIFAR10_SHUFFLE_SEED}"
+    )
+
+
+def read_image_archive(spec: ImageSpec, path: Path) -> Arrays:
+    """Arrays of ``spec`` from its real archive (checked like any local copy)."""
+    raw = archives.read_cifar10_archive(path)
+    return {
+        s: {
+            "image": _to_nchw(a["image"], spec, f"{path}[{s}]"),
+            "label": _check_labels(a["label"], a["image"].shape[0], spec, f"{path}[{s}]"),
+        }
+        for s, a in raw.items()
+    }
+
+
+def _archive_source(spec: ImageSpec) -> Path | None:
+    key = _ARCHIVE_FOR.get(spec.name)
+    return None if key is None else archives.find_archive(key)
+
+
+def _archive_arrays(spec: ImageSpec, path: Path, data_dir: Path) -> tuple[Arrays, DataSource]:
+    """``spec`` decoded from its archive once, kept under the data directory."""
+    fp = archives.archive_fingerprint(path)
+    name = f"{spec.name}-{fp}"
+    d = cache.archive_cache_dir(name, data_dir)
+    source = DataSource(spec.name, "local", archive_detail(spec, path))
+
+    def load() -> Arrays:
+        if (d / "meta.json").is_file():
+            return cache.read_arrays_dir(d, name)[0]
+        arrays = read_image_archive(spec, path)
+        meta = {**image_meta(spec, source), "archive": str(path)}
+        try:
+            cache.write_arrays_dir(d, name, arrays, meta)
+        except OSError:  # a read-only data dir only costs the speed-up
+            pass
+        return arrays
+
+    return archives.memo(("image", name, str(data_dir)), load), source
+
+
 def _local_candidates(spec: ImageSpec, data_dir: Path) -> list[Path]:
     return [data_dir / "local" / spec.name.replace("/", "__")] + [Path(d) for d in spec.local_dirs]
 
@@ -246,6 +295,9 @@ def image_source_status(name: str) -> DataSource:
     for d in _local_candidates(spec, data_dir):
         if d.is_dir() and (find_idx_splits(d) or any(d.glob("*.npz"))):
             return DataSource(name, "local", str(d))
+    path = _archive_source(spec)
+    if path is not None:
+        return DataSource(name, "local", archive_detail(spec, path))
     return _substitute_source(spec)
 
 
@@ -276,6 +328,10 @@ def _resolve(spec: ImageSpec, data_dir: Path) -> _Loaded:
                 arrays = read_local_images(spec, d)
                 source = DataSource(spec.name, "local", str(d))
                 break
+        else:
+            path = _archive_source(spec)
+            if path is not None:
+                arrays, source = _archive_arrays(spec, path, data_dir)
     if arrays is None or source is None:
         arrays, source = _substitute_images(spec)
     tensors = {

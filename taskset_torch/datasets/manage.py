@@ -5,18 +5,23 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from taskset_torch.datasets import cache
+from taskset_torch.datasets import archives, cache
 from taskset_torch.datasets.base import clear_cache, get_data_dir
 from taskset_torch.datasets.images import (
+    archive_detail,
     image_meta,
     image_source_status,
+    read_image_archive,
     read_local_images,
     read_tfds_images,
 )
 from taskset_torch.datasets.specs import IMAGE_SPECS, TEXT_SPECS
 from taskset_torch.datasets.text_sources import (
+    _archive_detail,
     encode_corpus,
+    read_imdb_text,
     read_local_text,
+    read_sotu_text,
     read_tfds_text,
     text_meta,
     text_source_status,
@@ -24,7 +29,20 @@ from taskset_torch.datasets.text_sources import (
 from taskset_torch.datasets.tokenizers import ByteEncoder, SubwordEncoder
 from taskset_torch.tasks.base import DataSource
 
-__all__ = ["dataset_names", "dataset_status", "prepare_dataset", "add_local_dataset"]
+__all__ = [
+    "ARCHIVE_DATASETS",
+    "add_local_dataset",
+    "dataset_names",
+    "dataset_status",
+    "prepare_dataset",
+]
+
+#: Which datasets each known archive can serve as it is (the sotu archive as a stand-in).
+ARCHIVE_DATASETS: dict[str, tuple[str, ...]] = {
+    "imdb": ("imdb_reviews/bytes", "imdb_reviews/subwords8k"),
+    "cifar10": ("cifar10",),
+    "sotu": tuple(n for n in TEXT_SPECS if not n.startswith("imdb_reviews/")),
+}
 
 
 def dataset_names() -> list[str]:
@@ -79,16 +97,42 @@ def prepare_dataset(name: str) -> DataSource:
     return _store_text(name, raw, "real", f"TFDS {spec.tfds_name}, encoded by taskset_torch")
 
 
+def _add_archive(name: str, key: str, p: Path) -> DataSource:
+    """Store ``name`` read from the known archive ``key`` at ``p``."""
+    if name not in ARCHIVE_DATASETS[key]:
+        serves = ", ".join(ARCHIVE_DATASETS[key])
+        raise ValueError(
+            f"{p} is the {archives.ARCHIVES[key].filename} archive ({key}); it serves "
+            f"{serves}, not {name!r}"
+        )
+    if name in IMAGE_SPECS:
+        spec = IMAGE_SPECS[name]
+        source = DataSource(name, "local", archive_detail(spec, p))
+        cache.write_prepared(name, read_image_archive(spec, p), image_meta(spec, source))
+        clear_cache()
+        return source
+    spec = TEXT_SPECS[name]
+    kind, detail = _archive_detail(spec, key, p)
+    raw = read_imdb_text(p) if key == "imdb" else read_sotu_text(p, spec.num_classes)
+    return _store_text(name, raw, kind, detail)
+
+
 def add_local_dataset(name: str, path: str | os.PathLike[str]) -> DataSource:
     """Register a real local copy of ``name``: read and check it, then store it prepared.
 
-    Images: a directory of MNIST-layout IDX files (``train-images-idx3-ubyte[.gz]`` ...) or an
-    ``.npz`` with ``x_train``/``y_train``/``x_test``/``y_test``. Text: a directory with
-    ``train.txt`` and ``test.txt`` (one example a line; ``<label>\\t<text>`` when labelled)."""
+    Images: a directory of MNIST-layout IDX files (``train-images-idx3-ubyte[.gz]`` ...), an
+    ``.npz`` with ``x_train``/``y_train``/``x_test``/``y_test``, or (cifar10) the CIFAR-10 JPEG
+    archive ``cifar10_jpg.tar.gz``. Text: a directory with ``train.txt`` and ``test.txt`` (one
+    example a line; ``<label>\\t<text>`` when labelled), the labelled IMDB archive
+    ``aclImdb_labelled.tar.gz`` (imdb_reviews), or the State of the Union archive
+    ``sotu_1790_2021.tar.gz`` (registered as a stand-in for the other text datasets)."""
     _check_name(name)
     p = Path(path).expanduser().resolve()
     if not p.exists():
         raise FileNotFoundError(f"{p} does not exist")
+    key = archives.detect_archive(p) if p.is_file() else None
+    if key is not None:
+        return _add_archive(name, key, p)
     if name in IMAGE_SPECS:
         spec = IMAGE_SPECS[name]
         arrays = read_local_images(spec, p)

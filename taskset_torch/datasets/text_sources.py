@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from taskset_torch.datasets import cache
+from taskset_torch.datasets import archives, cache
 from taskset_torch.datasets.base import cached, check_substitute, get_data_dir
 from taskset_torch.datasets.specs import TEXT_SPECS, TextSpec, text_spec
 from taskset_torch.datasets.splits import carve_text_splits
@@ -25,7 +26,9 @@ __all__ = [
     "RawText",
     "encode_corpus",
     "load_text_dataset",
+    "read_imdb_text",
     "read_local_text",
+    "read_sotu_text",
     "read_tfds_text",
     "taskset_hash_fraction",
     "text_meta",
@@ -41,6 +44,9 @@ _PERC_TRAIN = 0.7
 _MAX_ARTICLES = 1_000_000
 _VOCAB_EXAMPLES = 200_000
 _SALT = b"token_wikipedia_salt"
+# The pydoc substitute builds its vocabulary from its first 100k characters (TFDS's
+# ``max_corpus_chars``), so that a process needing it waits seconds, not a minute.
+_PYDOC_VOCAB_CHARS = 100_000
 
 
 def taskset_hash_fraction(index: int, modulus: int) -> float:
@@ -156,6 +162,13 @@ def _substitute_detail(spec: TextSpec) -> str:
     return detail
 
 
+def build_vocab(raw: RawText, max_corpus_chars: int | None = None) -> list[str]:
+    """TFDS's ~8k subword vocabulary of the first 200k training examples of ``raw``."""
+    return SubwordEncoder.build(
+        raw.texts["train"][:_VOCAB_EXAMPLES], max_corpus_chars=max_corpus_chars
+    ).subwords
+
+
 def encode_corpus(
     spec: TextSpec, raw: RawText, vocab: list[str] | None = None
 ) -> tuple[dict[str, dict[str, np.ndarray]], list[str] | None]:
@@ -166,10 +179,8 @@ def encode_corpus(
         encoder: ByteEncoder | SubwordEncoder = ByteEncoder()
     else:
         if vocab is None:
-            encoder = SubwordEncoder.build(raw.texts["train"][:_VOCAB_EXAMPLES])
-            vocab = encoder.subwords
-        else:
-            encoder = SubwordEncoder(vocab)
+            vocab = build_vocab(raw)
+        encoder = SubwordEncoder(vocab)
     out: dict[str, dict[str, np.ndarray]] = {}
     for split, texts in raw.texts.items():
         seqs = [encoder.encode(t) for t in texts]
@@ -191,8 +202,13 @@ def encode_corpus(
     return out, (vocab if spec.encoding != "bytes" else None)
 
 
+#: Subword id layout of prepared text: TFDS's (0 pad, subwords, then bytes). Earlier caches put
+#: the bytes first and are refused with a request to prepare them again.
+SUBWORD_LAYOUT = "tfds"
+
+
 def text_meta(spec: TextSpec, kind: str, detail: str, vocab_size: int) -> dict[str, Any]:
-    return {
+    meta: dict[str, Any] = {
         "kind": "text",
         "source_kind": kind,
         "detail": detail,
@@ -200,6 +216,152 @@ def text_meta(spec: TextSpec, kind: str, detail: str, vocab_size: int) -> dict[s
         "vocab_size": vocab_size,
         "num_classes": spec.num_classes,
     }
+    if spec.encoding != "bytes":
+        meta["subword_layout"] = SUBWORD_LAYOUT
+    return meta
+
+
+def _check_layout(spec: TextSpec, meta: dict[str, Any], where: Path) -> None:
+    if spec.encoding != "bytes" and meta.get("subword_layout") != SUBWORD_LAYOUT:
+        raise ValueError(
+            f"{where} holds {spec.name} in an older subword id layout (bytes first); prepare it "
+            f"again: `taskset-torch data prepare {spec.name}` or `taskset-torch data add-local "
+            f"{spec.name} PATH`"
+        )
+
+
+# --- real archives read in place (imdb) and the English prose stand-in (sotu) -----------------
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def _hash_order(n: int, salt: str) -> list[int]:
+    """A fixed shuffle of ``range(n)``: by md5 of ``salt`` and the index."""
+    return sorted(range(n), key=lambda i: hashlib.md5(f"{salt}{i}".encode()).digest())
+
+
+def read_imdb_text(path: Path) -> RawText:
+    """The labelled IMDB archive as raw text (TFDS order; label neg 0, pos 1)."""
+    texts, labels = archives.read_imdb_archive(path)
+    return RawText(texts, labels)
+
+
+def read_sotu_text(path: Path, num_classes: int | None = None) -> RawText:
+    """State of the Union addresses as examples of English prose: one sentence per example, split
+    70/30 by TaskSet's index hash, each split in a fixed hashed order. With ``num_classes`` the
+    label is the period: which of ``num_classes`` equal groups of the addresses (by year) the
+    sentence came from."""
+    docs = archives.read_sotu_archive(path)
+    k = num_classes or 1
+    texts: dict[str, list[str]] = {"train": [], "test": []}
+    labels: dict[str, list[int]] = {"train": [], "test": []}
+    i = 0
+    for di, (_, text) in enumerate(docs):
+        for sent in _SENTENCE_END.split(text):
+            if len(sent.strip()) > 5:
+                split = "train" if taskset_hash_fraction(i, 1000) < _PERC_TRAIN else "test"
+                texts[split].append(sent.strip())
+                labels[split].append(di * k // len(docs))
+                i += 1
+    for split in ("train", "test"):
+        order = _hash_order(len(texts[split]), f"sotu_{split}_")
+        texts[split] = [texts[split][j] for j in order]
+        labels[split] = [labels[split][j] for j in order]
+    return RawText(texts, labels if num_classes is not None else None)
+
+
+def _stand_in_for(spec: TextSpec) -> str:
+    if spec.family == "lm1b":
+        return "lm1b"
+    if spec.family == "tokenized_wikipedia":
+        return f"wikipedia {spec.config}" + ("" if spec.language == "en" else ", English text")
+    if spec.family == "tokenized_amazon_reviews":
+        return f"amazon reviews {spec.config}"
+    return spec.family
+
+
+def _archive_source(spec: TextSpec) -> tuple[str, Path] | None:
+    """The real archive (``imdb``) or stand-in archive (``sotu``) that would serve ``spec``."""
+    if spec.family == "imdb_reviews":
+        p = archives.find_archive("imdb")
+        if p is not None:
+            return "imdb", p
+    p = archives.find_archive("sotu")
+    return None if p is None else ("sotu", p)
+
+
+def _archive_detail(spec: TextSpec, key: str, path: Path) -> tuple[str, str]:
+    """``(kind, detail)`` recorded for ``spec`` served from archive ``key`` at ``path``."""
+    if key == "imdb":
+        detail = f"{archives.ARCHIVES['imdb'].what} {path}"
+        if spec.encoding != "bytes":
+            detail += "; TFDS subwords8k vocabulary rebuilt from its train text"
+        return "local", detail
+    detail = f"english_text:sotu (stand-in for {_stand_in_for(spec)}) {path}; sentences"
+    if spec.num_classes is not None:
+        detail += f"; label = period of {spec.num_classes}"
+    return "stand-in", detail
+
+
+def _archive_raw(spec: TextSpec, key: str, path: Path) -> RawText:
+    fp = archives.archive_fingerprint(path)
+    if key == "imdb":
+        return archives.memo(("imdb-raw", fp), lambda: read_imdb_text(path))
+    return archives.memo(
+        ("sotu-raw", fp, spec.num_classes), lambda: read_sotu_text(path, spec.num_classes)
+    )
+
+
+def _archive_vocab(spec: TextSpec, key: str, path: Path, data_dir: Path) -> list[str]:
+    """The subword vocabulary of an archive's train text: kept on disk, built once."""
+    fp = archives.archive_fingerprint(path)
+    name = f"{key}-subwords8k-vocab-{fp}"
+    d = cache.archive_cache_dir(name, data_dir)
+
+    def load() -> list[str]:
+        if (d / "meta.json").is_file():
+            _, _, vocab = cache.read_arrays_dir(d, name)
+            if vocab is not None:
+                return vocab
+        vocab = build_vocab(_archive_raw(spec, key, path))
+        meta = {"kind": "vocab", "archive": str(path), "subword_layout": SUBWORD_LAYOUT}
+        try:
+            cache.write_arrays_dir(d, name, {}, meta, vocab=vocab)
+        except OSError:  # a read-only data dir only costs the speed-up
+            pass
+        return vocab
+
+    return archives.memo(("vocab", key, fp, str(data_dir)), load)
+
+
+def _archive_corpus(
+    spec: TextSpec, key: str, path: Path, data_dir: Path
+) -> tuple[dict[str, dict[str, np.ndarray]], list[str] | None, DataSource]:
+    """Encoded arrays of ``spec`` from archive ``key``: decoded once, kept on disk."""
+    fp = archives.archive_fingerprint(path)
+    # Stand-ins depend on the encoding and the label count only: datasets share them.
+    ident = spec.name if key == "imdb" else f"{spec.encoding}-{spec.num_classes}"
+    name = f"{key}-{ident}-{fp}"
+    d = cache.archive_cache_dir(name, data_dir)
+    kind, detail = _archive_detail(spec, key, path)
+
+    def load() -> tuple[dict[str, dict[str, np.ndarray]], list[str] | None]:
+        if (d / "meta.json").is_file():
+            arrays, meta, vocab = cache.read_arrays_dir(d, name)
+            _check_layout(spec, meta, d)
+            return arrays, vocab
+        vocab = None if spec.encoding == "bytes" else _archive_vocab(spec, key, path, data_dir)
+        arrays, vocab = encode_corpus(spec, _archive_raw(spec, key, path), vocab)
+        meta = text_meta(spec, kind, detail, _vocab_size(spec, vocab))
+        meta["archive"] = str(path)
+        try:
+            cache.write_arrays_dir(d, name, arrays, meta, vocab=vocab)
+        except OSError:
+            pass
+        return arrays, vocab
+
+    arrays, vocab = archives.memo(("text", name, str(data_dir)), load)
+    return arrays, vocab, DataSource(spec.name, kind, detail)
 
 
 @dataclasses.dataclass
@@ -208,6 +370,7 @@ class _Corpus:
     labels: dict[str, torch.Tensor] | None
     vocab_size: int
     source: DataSource
+    subwords: list[str] | None = None
 
 
 def _local_dir(spec: TextSpec, data_dir: Path) -> Path:
@@ -227,13 +390,23 @@ def text_source_status(name: str) -> DataSource:
         return found
     if (_local_dir(spec, data_dir) / "train.txt").is_file():
         return DataSource(name, "local", str(_local_dir(spec, data_dir)))
+    found = _archive_source(spec)
+    if found is not None:
+        return DataSource(name, *_archive_detail(spec, *found))
     return DataSource(name, "substitute", _substitute_detail(spec))
 
 
 def _resolve(spec: TextSpec, data_dir: Path) -> _Corpus:
     if cache.has_prepared(spec.name, data_dir):
         arrays, meta, vocab = cache.read_prepared(spec.name, data_dir)
+        _check_layout(spec, meta, cache.prepared_dir(spec.name, data_dir))
         source = DataSource(spec.name, meta["source_kind"], meta.get("detail", ""))
+    elif (
+        not tfds_has_data(spec.tfds_name, data_dir)
+        and not (_local_dir(spec, data_dir) / "train.txt").is_file()
+        and (found := _archive_source(spec)) is not None
+    ):
+        arrays, vocab, source = _archive_corpus(spec, *found, data_dir)
     else:
         if tfds_has_data(spec.tfds_name, data_dir):
             raw = read_tfds_text(spec, data_dir)
@@ -248,8 +421,7 @@ def _resolve(spec: TextSpec, data_dir: Path) -> _Corpus:
         if kind == "substitute" and spec.encoding == "subwords8k":
             # Every substitute shares the same prose, so build its vocabulary once per process.
             vocab = cached(
-                ("pydoc_subwords",),
-                lambda: SubwordEncoder.build(raw.texts["train"][:_VOCAB_EXAMPLES]).subwords,
+                ("pydoc_subwords",), lambda: build_vocab(raw, max_corpus_chars=_PYDOC_VOCAB_CHARS)
             )
         arrays, vocab = encode_corpus(spec, raw, vocab)
         source = DataSource(spec.name, kind, detail)
@@ -266,7 +438,7 @@ def _resolve(spec: TextSpec, data_dir: Path) -> _Corpus:
     labels = None
     if spec.num_classes is not None:
         labels = {s: torch.from_numpy(a["label"]) for s, a in arrays.items()}
-    return _Corpus(splits, labels, _vocab_size(spec, vocab), source)
+    return _Corpus(splits, labels, _vocab_size(spec, vocab), source, vocab)
 
 
 def load_text_dataset(
@@ -302,7 +474,7 @@ def load_text_dataset(
     n_valid = spec.num_per_valid if num_per_valid is None else num_per_valid
     source = corpus.source
     sizes = {s: len(v) for s, v in corpus.splits.items()}
-    if source.is_substitute and 3 * n_valid >= sizes["train"]:
+    if (source.is_substitute or source.is_stand_in) and 3 * n_valid >= sizes["train"]:
         # The stand-in is far smaller than the dataset: shrink the validation splits, say so.
         shrunk = max(1, sizes["train"] // 4)
         source = DataSource(
@@ -322,5 +494,6 @@ def load_text_dataset(
         vocab_size=corpus.vocab_size,
         num_classes=spec.num_classes,
         source=source,
-        info={"encoding": spec.encoding, "num_per_valid": n_valid},
+        # "subwords": the vocabulary (SubwordEncoder(subwords) encodes and decodes), or None.
+        info={"encoding": spec.encoding, "num_per_valid": n_valid, "subwords": corpus.subwords},
     )

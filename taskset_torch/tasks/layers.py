@@ -97,9 +97,22 @@ def initialize(
     if name == "variance_scaling":
         # TF1 VarianceScaling defaults: mode fan_in, truncated normal.
         return _truncated_normal(shape, math.sqrt(float(arg) / fan_in) / _TRUNC_STD, g)
+    if name == "sonnet_default":
+        # Sonnet 1's default for snt.Linear / snt.Conv2D(Transpose): truncated_normal(1/sqrt(fan_in)).
+        return _truncated_normal(shape, 1.0 / math.sqrt(fan_in), g)
+    if name == "contrib_variance_scaling":
+        # tf.contrib.layers.variance_scaling_initializer() defaults: factor 2, fan_in, truncated
+        # normal with stddev parameter sqrt(1.3 * factor / fan_in).
+        return _truncated_normal(shape, math.sqrt(1.3 * 2.0 / fan_in), g)
+    if name == "identity":
+        # tf.initializers.identity(gain): TaskSet's fixed IRNN tasks; no family samples it.
+        if len(shape) != 2:
+            raise ValueError(f"the identity initializer needs a 2-D shape, got {tuple(shape)}")
+        return float(1.0 if arg is None else arg) * torch.eye(*shape)
     raise ValueError(
         f"unknown initializer {name!r}; valid: he_normal, he_uniform, glorot_normal, glorot_uniform, "
-        "orthogonal, random_uniform, random_normal, truncated_normal, variance_scaling"
+        "orthogonal, random_uniform, random_normal, truncated_normal, variance_scaling, "
+        "sonnet_default, contrib_variance_scaling, identity"
     )
 
 

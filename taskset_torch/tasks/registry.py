@@ -9,7 +9,15 @@ from typing import Any
 
 from taskset_torch.tasks.base import Task, TaskFamily
 
-__all__ = ["FAMILIES", "family_names", "get_family", "parse_seed_name", "task_config", "build_task"]
+__all__ = [
+    "FAMILIES",
+    "family_names",
+    "get_family",
+    "parse_seed_name",
+    "canonical_task_name",
+    "task_config",
+    "build_task",
+]
 
 # family name -> "module:Class"; modules import lazily so a family's heavy parts load on use.
 FAMILIES: dict[str, str] = {
@@ -65,6 +73,43 @@ def parse_seed_name(name: str) -> tuple[str, int]:
     if not m:
         raise KeyError(f"{name!r} is not of the form <family>_seed<N>")
     return m.group("prefix"), int(m.group("seed"))
+
+
+def canonical_task_name(name: str, *, check: bool = True) -> str:
+    """The one spelling of a task name: ``quadratic_family_seed01`` -> ``quadratic_family_seed1``.
+
+    Fixed (hand-designed) task names are returned as they are. With ``check``, a name that is
+    neither a fixed task nor ``<family>_seed<N>`` of a registered family raises a KeyError that
+    says what it is instead (e.g. an optimizer config) and what is valid.
+    """
+    from taskset_torch.tasks.fixed import is_fixed_task
+
+    if not isinstance(name, str) or not name.strip():
+        raise KeyError(f"a task name must be a non-empty string, got {name!r}")
+    name = name.strip()
+    if is_fixed_task(name):
+        return name
+    m = _SEED_NAME.match(name)
+    if m:
+        name = f"{m.group('prefix')}_seed{int(m.group('seed'))}"
+    if not check or (m and m.group("prefix") in FAMILIES):
+        return name
+    prefix = m.group("prefix") if m else None
+    try:
+        from taskset_torch.optimizers import SPACES
+    except ImportError:  # pragma: no cover - the optimizers are part of this package
+        SPACES = {}
+    if prefix in SPACES:
+        raise KeyError(
+            f"{name!r} is an optimizer config of search space {prefix!r}, not a task; tasks are "
+            f"<family>_seed<N> (e.g. mlp_family_seed12) or fixed task names. Families: "
+            f"{', '.join(FAMILIES)}"
+        )
+    raise KeyError(
+        f"unknown task {name!r}: task names are <family>_seed<N> (e.g. mlp_family_seed12) or "
+        f"fixed task names (e.g. TwoD_Bowl1).{_closest(name, [f + '_seed0' for f in FAMILIES])} "
+        f"Families: {', '.join(FAMILIES)}"
+    )
 
 
 def task_config(name: str) -> Any:
