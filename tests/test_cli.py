@@ -199,10 +199,7 @@ def test_generate_chunk_auto_calibrates_once_and_integers_override(tmp_path, cap
     measured.clear()
     assert main([*args, "--store", str(tmp_path / "s")]) == 0
     assert measured == []  # cached: the same units, nothing recomputed
-    capsys.readouterr()
-    with pytest.raises(SystemExit):
-        main([*args, "--chunk", "0", "--store", str(tmp_path / "s")])
-    assert "--chunk: must be a positive integer" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        main([*args, "--chunk", "big", "--store", str(tmp_path / "s")])
-    assert "'big' is neither 'auto' nor an integer" in capsys.readouterr().err
+    code, _, err = run_cli(capsys, *args, "--chunk", "0", "--store", str(tmp_path / "s"))
+    assert code == 2 and "--chunk: must be a positive integer" in err
+    code, _, err = run_cli(capsys, *args, "--chunk", "big", "--store", str(tmp_path / "s"))
+    assert code == 2 and "'big' is neither 'auto' nor an integer" in err
