@@ -131,6 +131,12 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--chunk", default="auto", help="'auto' (the runner's choice) or an int")
     ap.add_argument(
+        "--time-limit",
+        type=float,
+        default=math.inf,
+        help="seconds: measure no new task after this (the rest project at the median task)",
+    )
+    ap.add_argument(
         "--cache-dir",
         default=os.path.join(
             os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "taskset_torch"
@@ -154,7 +160,11 @@ def main() -> None:
     )
     print(head)
     rows: dict[str, list[dict]] = {}
+    start = time.perf_counter()
     for group, name in picks:
+        if time.perf_counter() - start > args.time_limit:
+            print(f"{name:<44} not measured: --time-limit {args.time_limit:.0f} s reached")
+            continue
         try:
             r = measure_task(name, args, device)
         except Exception as e:  # a task whose data or code is missing here: say so, go on
