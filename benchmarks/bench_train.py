@@ -72,9 +72,11 @@ def quadratic_task():
 
 
 def family_task(name: str):
+    from taskset_torch.tasks.cost import counted_flops_per_step
     from taskset_torch.tasks.registry import build_task
 
-    return build_task(name), None
+    task = build_task(name)
+    return task, counted_flops_per_step(task)  # matmul/conv FLOPs of one config-step
 
 
 def _run_loop(task, models, opts, loss_fn, steps: int, device) -> float:
@@ -162,6 +164,30 @@ def _sync(device) -> None:
         torch.cuda.synchronize()
 
 
+def measure_pair(task, loop, k: int, device, args):
+    """Loop and vectorized config-steps/s at K, interleaved repeats, best of each side.
+
+    Returns (loop rate, vectorized rate, best seconds per vectorized step, spread of the
+    vectorized rate over repeats as (max - min) / max, configs the loop was measured with).
+    """
+    # Calibrate steps to the budget from a short probe of each side. A sequential loop's
+    # config-steps/s does not depend on K; --loop-max-k caps the configs it is measured with.
+    lk = min(k, args.loop_max_k) if args.loop_max_k else k
+    probe_loop = loop(task, min(lk, 4), 3, device)
+    loop_steps = max(2, int(args.budget * probe_loop / lk))
+    probe_vec, _ = vectorized(task, k, 3, device)
+    vec_steps = max(3, int(args.budget * probe_vec / k))
+    # Interleaved repeats: a shared machine's noise hits both sides alike.
+    loop_rate, vec_rates, sec_per_step = 0.0, [], math.inf
+    for _ in range(args.repeats):
+        loop_rate = max(loop_rate, loop(task, lk, loop_steps, device))
+        rate, sec = vectorized(task, k, vec_steps, device)
+        vec_rates.append(rate)
+        sec_per_step = min(sec_per_step, sec)
+    spread = (max(vec_rates) - min(vec_rates)) / max(vec_rates)
+    return loop_rate, max(vec_rates), sec_per_step, spread, lk
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -173,6 +199,12 @@ def main() -> None:
     ap.add_argument("--cases", default="mlp,quadratic,conv,rnn_lm,flow")
     ap.add_argument(
         "--loop-max-k", type=int, default=0, help="measure the loop with at most this many configs"
+    )
+    ap.add_argument(
+        "--no-auto",
+        dest="auto",
+        action="store_false",
+        help="skip the row at the chunk the runner would pick (a fresh calibration per case)",
     )
     ap.add_argument("--conv-task", default="conv_fc_family_seed1")
     ap.add_argument("--rnn-task", default="char_rnn_language_model_family_seed2")
@@ -193,7 +225,8 @@ def main() -> None:
         f"device {device}; torch threads {torch.get_num_threads()}; fp32 matmul {peak / 1e9:.1f} GFLOP/s"
     )
     print(
-        f"{'case':<10} {'K':>5} {'loop cfg-steps/s':>17} {'vec cfg-steps/s':>16} {'ratio':>7} {'GFLOP/s':>8} {'batch %':>8}"
+        f"{'case':<10} {'K':>6} {'loop cfg-steps/s':>17} {'vec cfg-steps/s':>16} {'ratio':>7} "
+        f"{'spread':>7} {'GFLOP/s':>8} {'batch %':>8}"
     )
     for case in args.cases.split(","):
         make, loop = builders[case]
@@ -204,37 +237,39 @@ def main() -> None:
             continue
         task = task.to(device)
         bsec = batch_seconds(task)
-        for k in ks:
+        auto_k = None
+        if args.auto:
+            from taskset_torch.chunking import calibrate
+
+            auto_k = calibrate(task, "adam1p_wide_grid", device=device).chunk
+        runs = [(str(k), k) for k in ks] + ([(f"auto={auto_k}", auto_k)] if auto_k else [])
+        for label, k in runs:
             try:
-                # Calibrate steps to the budget from a short probe of each side.
-                # A sequential loop's config-steps/s does not depend on K; --loop-max-k caps the
-                # configs it is measured with (saying so) when K is very large.
-                lk = min(k, args.loop_max_k) if args.loop_max_k else k
-                probe_loop = loop(task, min(lk, 4), 3, device)
-                loop_steps = max(2, int(args.budget * probe_loop / lk))
-                probe_vec, _ = vectorized(task, k, 3, device)
-                vec_steps = max(3, int(args.budget * probe_vec / k))
-                # Interleaved repeats, best of each side: a shared machine's noise hits both alike.
-                loop_rate, vec_rate, sec_per_step = 0.0, 0.0, math.inf
-                for _ in range(args.repeats):
-                    loop_rate = max(loop_rate, loop(task, lk, loop_steps, device))
-                    rate, sec = vectorized(task, k, vec_steps, device)
-                    vec_rate, sec_per_step = max(vec_rate, rate), min(sec_per_step, sec)
+                loop_rate, vec_rate, sec_per_step, spread, lk = measure_pair(
+                    task, loop, k, device, args
+                )
             except torch.OutOfMemoryError:
-                print(f"{case:<10} {k:>5} out of memory")
+                print(f"{case:<10} {label:>6} out of memory")
                 torch.cuda.empty_cache()
                 break
             ratio = vec_rate / loop_rate
-            gf = f"{vec_rate * flops / 1e9:8.2f}" if flops else f"{'-':>8}"
+            gflops = vec_rate * flops / 1e9 if flops else None
+            gf = f"{gflops:8.2f}" if flops else f"{'-':>8}"
             share = 100 * bsec / sec_per_step
             note = f"  (loop measured on {lk} configs)" if lk != k else ""
-            row = f"{case:<10} {k:>5} {loop_rate:>17.1f} {vec_rate:>16.1f} {ratio:>7.2f} {gf} {share:>7.1f}%"
+            row = (
+                f"{case:<10} {label:>6} {loop_rate:>17.1f} {vec_rate:>16.1f} {ratio:>7.2f} "
+                f"{spread:>7.0%} {gf} {share:>7.1f}%"
+            )
             print(row + note, flush=True)
-            summary[f"{case}_k{k}_speedup"] = round(ratio, 2)
-            if k == 64 or k == max(ks):
-                summary[f"{case}_k{k}_batch_share"] = round(share / 100, 4)
-                if flops:
-                    summary[f"{case}_k{k}_gflops"] = round(vec_rate * flops / 1e9, 2)
+            key = f"{case}_auto" if label.startswith("auto") else f"{case}_k{k}"
+            summary[f"{key}_speedup"] = round(ratio, 2)
+            if label.startswith("auto"):
+                summary[f"{case}_auto_chunk"] = k
+            if k == 64 or k == max(ks) or label.startswith("auto"):
+                summary[f"{key}_batch_share"] = round(share / 100, 4)
+                if gflops is not None:
+                    summary[f"{key}_gflops"] = round(gflops, 2)
     print(json.dumps(summary))
 
 

@@ -279,7 +279,10 @@ def _cmd_generate(args: argparse.Namespace) -> None:
         device=args.device,
         independent=args.independent,
     )
-    units = plan(tasks, args.space, args.configs, args.seeds, chunk_size=args.chunk)
+    chunk = args.chunk
+    if chunk == "auto":
+        chunk = _auto_chunk_fn(args.space, args.device, args.quiet)
+    units = plan(tasks, args.space, args.configs, args.seeds, chunk_size=chunk)
     store = CurveStore(os.path.expanduser(args.store))
     total = len(units) * cfg.training_steps
     # The zero optimizer's curve, once per (task, seed): evaluations only, and the same whatever
@@ -313,6 +316,38 @@ def _cmd_generate(args: argparse.Namespace) -> None:
     if not args.quiet:
         n = len(units) + len(zero)
         print(f"{done} units computed, {n - done} already in {args.store}")
+
+
+def _parse_chunk(text: str) -> int | str:
+    """argparse type of --chunk: 'auto' or an integer >= 1."""
+    if text == "auto":
+        return text
+    try:
+        int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither 'auto' nor an integer") from None
+    return positive_int(text)
+
+
+def _auto_chunk_fn(space: str, device: str, quiet: bool):
+    """Calibrated configs per program for each task, cached under the user's cache directory."""
+    import os
+
+    from taskset_torch.chunking import calibrate
+    from taskset_torch.tasks.registry import build_task
+
+    cache = os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "taskset_torch"
+    )
+
+    def chunk_for(task: str) -> int:
+        cal = calibrate(build_task(task), space, device=device, cache_dir=cache)
+        if not quiet:
+            rates = ", ".join(f"K={k}: {r:.1f}" for k, r in sorted(cal.rates.items()))
+            print(f"chunk {cal.chunk} for {task} (config-steps/s {rates})", file=sys.stderr)
+        return cal.chunk
+
+    return chunk_for
 
 
 def _add_task_commands(sub: argparse._SubParsersAction) -> None:
@@ -383,7 +418,11 @@ def _add_task_commands(sub: argparse._SubParsersAction) -> None:
         "--eval-batches", type=positive_int, default=50, help="batches per evaluation point"
     )
     p.add_argument(
-        "--chunk", type=positive_int, default=100, help="configs trained together (default 100)"
+        "--chunk",
+        type=_parse_chunk,
+        default="auto",
+        help="configs trained together: an integer, or 'auto' (default) for the fastest per "
+        "config on this device, from a short calibration cached per task and device",
     )
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--backend", choices=["local", "ray"], default="local")

@@ -85,21 +85,29 @@ def plan(
     space: str,
     config_seeds: Sequence[int],
     seeds: Sequence[int],
-    chunk_size: int = 100,
+    chunk_size: int | Callable[[str], int] = 100,
 ) -> list[Unit]:
-    """All units for tasks x configs x seeds, configs split into chunks of ``chunk_size``."""
+    """All units for tasks x configs x seeds, configs split into chunks of ``chunk_size``.
+
+    ``chunk_size`` may be a function of the task name (e.g. a calibrated choice,
+    :func:`taskset_torch.chunking.auto_chunk`).
+    """
     from taskset_torch.tasks.registry import canonical_task_name
 
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
     if not tasks or not config_seeds or not seeds:
         raise ValueError("plan needs at least one task, one config seed and one seed")
     # quadratic_family_seed01 is quadratic_family_seed1: one name, one set of curves.
     task_list = list(dict.fromkeys(canonical_task_name(t, check=False) for t in tasks))
     cs = sorted(set(int(c) for c in config_seeds))
-    chunks = [tuple(cs[i : i + chunk_size]) for i in range(0, len(cs), chunk_size)]
     seed_list = list(dict.fromkeys(int(s) for s in seeds))
-    return [Unit(t, space, s, ch) for t in task_list for s in seed_list for ch in chunks]
+    units = []
+    for t in task_list:
+        size = chunk_size(t) if callable(chunk_size) else chunk_size
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ValueError(f"chunk_size must be a positive integer, got {size!r} for {t}")
+        chunks = [tuple(cs[i : i + size]) for i in range(0, len(cs), size)]
+        units += [Unit(t, space, s, ch) for s in seed_list for ch in chunks]
+    return units
 
 
 def zero_units(tasks: Sequence[str], seeds: Sequence[int]) -> list[Unit]:

@@ -180,3 +180,27 @@ def test_task_names_are_canonical_and_given_once(tmp_path, capsys):
     code, out, _ = run_cli(capsys, "tasks", "quadratic_family_seed02", "quadratic_family_seed2",
                            "--json")  # fmt: skip
     assert code == 0 and [r["task"] for r in json.loads(out)] == ["quadratic_family_seed2"]
+
+
+def test_generate_chunk_auto_calibrates_once_and_integers_override(tmp_path, capsys, monkeypatch):
+    from taskset_torch import chunking
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    measured = []
+
+    def fake_rate(task, space, k, device="cpu", **kw):
+        measured.append((task.name, k))
+        return {1: 10.0, 2: 30.0, 4: 31.0}.get(k, 5.0)  # best at K = 2 (within 5% of K = 4)
+
+    monkeypatch.setattr(chunking, "measure_rate", fake_rate)
+    args = [a for a in GEN_ARGS if a not in ("--chunk", "3")]
+    assert main([*args, "--store", str(tmp_path / "s")]) == 0
+    assert {k for _, k in measured} == {1, 2, 4, 8, 16}  # stopped past the knee
+    assert len(list((tmp_path / "s").rglob("*.npz"))) == 2 * 2 * 3  # tasks x seeds x chunks of 2
+    measured.clear()
+    assert main([*args, "--store", str(tmp_path / "s")]) == 0
+    assert measured == []  # cached: the same units, nothing recomputed
+    code, _, err = run_cli(capsys, *args, "--chunk", "0", "--store", str(tmp_path / "s"))
+    assert code == 2 and "--chunk: must be a positive integer" in err
+    code, _, err = run_cli(capsys, *args, "--chunk", "big", "--store", str(tmp_path / "s"))
+    assert code == 2 and "'big' is neither 'auto' nor an integer" in err

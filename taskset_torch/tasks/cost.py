@@ -45,3 +45,26 @@ def step_seconds(task: Task, steps: int = 3, seed: int = 0) -> float:
             t0 = time.perf_counter()
         fp.loss_and_grad(fp.flat, task, task.batch("train", g), grad)
     return (time.perf_counter() - t0) / steps
+
+
+def counted_flops_per_step(task: Task, seed: int = 0) -> float:
+    """FLOPs of one training step of one config (forward and backward), counted by PyTorch.
+
+    ``torch.utils.flop_counter`` counts the matmuls and convolutions actually run (element-wise
+    work is not counted), so this holds for every family (convolutions, RNNs, flows), unlike
+    :func:`estimated_flops_per_step`'s dense rule.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from taskset_torch.training import FlatParams
+
+    g = torch.Generator().manual_seed(seed)
+    fp = FlatParams(task.init(1, g))
+    grad = torch.empty_like(fp.flat)
+    batch = task.batch("train", g)
+    with FlopCounterMode(display=False) as counter:
+        fp.loss_and_grad(fp.flat, task, batch, grad)
+    return float(counter.get_total_flops())
+
+
+__all__.append("counted_flops_per_step")

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from taskset_torch.sampling import rng_for, sample_log_int
+from taskset_torch.tasks import noise as device_noise
 from taskset_torch.tasks.base import Batch, Params, TaskFamily
 from taskset_torch.tasks.flow_layers import (
     inverse_permutation,
@@ -117,8 +118,9 @@ class _FlowTask(ImageTask):
     def batch(self, split: str, generator: torch.Generator) -> dict[str, torch.Tensor]:
         b = super().batch(split, generator)
         x = b["image"]
-        noise = torch.randn(x.shape, generator=generator, device=generator.device)
-        b["noise"] = NOISE_STD * noise.to(x.device)
+        b["noise"] = NOISE_STD * device_noise.randn(
+            x.shape, generator, x.device
+        )  # drawn on x's device
         return b
 
     def to(self, device: torch.device | str) -> _FlowTask:

@@ -15,11 +15,10 @@ import abc
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from taskset_torch.sampling import choice, rng_for, sample_bool, sample_log_int
 from taskset_torch.tasks.base import Batch, TaskFamily
-from taskset_torch.tasks.layers import linear
+from taskset_torch.tasks.layers import linear_cross_entropy
 from taskset_torch.tasks.rnn import (
     CHAR_LM_DATASETS,
     WORD_LM_DATASETS,
@@ -48,11 +47,11 @@ class RNNLanguageModelTask(RNNSequenceTask):
             )
         out = self.rnn_outputs(params, tokens)[:, :-1]  # [n, T-1, B, H]
         n, t, b, h = out.shape
-        logits = linear(out.reshape(n, t * b, h), params["linear/w"], params["linear/b"])
         target = tokens[:, 1:].t().reshape(-1)  # time-major, like `out`
-        ce = F.cross_entropy(
-            logits.reshape(n * t * b, -1), target.repeat(n), reduction="none"
-        ).view(n, t * b)
+        # Fused output layer + softmax cross entropy: never holds the [n, T*B, vocab] logits.
+        ce = linear_cross_entropy(
+            out.reshape(n, t * b, h), params["linear/w"], params["linear/b"], target
+        )
         if not self.mask_padding:
             return ce.mean(1)
         w = batch["mask"][:, 1:].t().reshape(1, -1).to(ce.dtype)

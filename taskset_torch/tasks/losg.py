@@ -22,6 +22,7 @@ import torch
 from taskset_torch.datasets.base import check_split
 from taskset_torch.sampling import choice, rng_for, sample_bool, sample_log_float, sample_log_int
 from taskset_torch.tasks import losg_problems as lp
+from taskset_torch.tasks import noise as device_noise
 from taskset_torch.tasks.base import Batch, DataSource, Params, Task, TaskFamily
 from taskset_torch.tasks.utils import ACTIVATION_WEIGHTS, sample_activation
 
@@ -284,12 +285,14 @@ class LOSGTask(Task):
             idx = idx.to(self.device)
             out["data"], out["label"] = self.dataset.data[idx], self.dataset.labels[idx]
         device = self.device
+        # Per-step noise is generated on the task's device (tasks/noise.py).
+        g = device_noise.noise_generator(generator, device)
         for k, shape in zip(self.names, self.problem.param_shapes):
             if self.noise_stdev > 0:
-                out[f"noise/{k}"] = torch.randn(shape, generator=generator).to(device)
+                out[f"noise/{k}"] = torch.randn(shape, generator=g, device=device)
             if self.sparse:
                 # LOSG zeroes a gradient entry where zero_prob > U[0, 1).
-                u = torch.rand(shape, generator=generator).to(device)
+                u = torch.rand(shape, generator=g, device=device)
                 out[f"keep/{k}"] = (u >= self.problem.zero_probability).to(torch.float32)
         return out
 

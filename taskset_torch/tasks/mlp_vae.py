@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from taskset_torch.sampling import rng_for, sample_log_int
+from taskset_torch.tasks import noise as device_noise
 from taskset_torch.tasks.base import Batch, Params, TaskFamily
 from taskset_torch.tasks.image_common import (
     ImageTask,
@@ -88,10 +89,10 @@ class MLPVAETask(ImageTask):
         b = super().batch(split, generator)
         x = b["image"]
         bs, d = x.shape
-        # Drawn where the generator lives (the trainer's are CPU generators), then moved.
-        gdev = generator.device
-        b["eps"] = torch.randn(bs, self.latent, generator=generator, device=gdev).to(x.device)
-        u = torch.rand(bs, d, generator=generator, device=gdev).to(x.device)
+        # Generated on the task's device (tasks/noise.py); on the CPU from ``generator`` itself.
+        g = device_noise.noise_generator(generator, x.device)
+        b["eps"] = torch.randn(bs, self.latent, generator=g, device=x.device)
+        u = torch.rand(bs, d, generator=g, device=x.device)
         b["dequant"] = (u - 0.5) * BIN_SIZE
         return b
 
