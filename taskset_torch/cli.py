@@ -1434,6 +1434,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     import warnings
 
     if signal.getsignal(signal.SIGINT) is _exit_130:
+        # torch's import runs C++ code, where a KeyboardInterrupt aborts the process (pybind11
+        # terminate, exit -6), so it is imported while Ctrl-C still means a quiet exit 130.
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            pass
         try:  # Ctrl-C from here on raises KeyboardInterrupt, handled below (exit 130)
             signal.signal(signal.SIGINT, signal.default_int_handler)
         except ValueError:  # not the main thread: leave signals alone
