@@ -1,7 +1,7 @@
 """Learned optimizer-hyperparameter lists: normalize curves, learn lists greedily, evaluate, use.
 
 Names are imported from their modules on first use (PEP 562), so ``import hparam_lists`` and the
-command line stay fast; optional libraries (optuna, ray) load only in :mod:`hparam_lists.export`.
+command line stay fast; optional libraries (optuna, ray, matplotlib, pandas) load only when a function needs them.
 """
 
 from __future__ import annotations
@@ -37,6 +37,10 @@ _EXPORTS: dict[str, str] = {
     "load_list": "lists",
     "learn_list": "lists",
     "optimizer_for_idx": "lists",
+    "suggest_hparams": "tuning",
+    "make_optimizer": "tuning",
+    "config_from_tuner": "tuning",
+    "load_curves_dataframe": "frames",
     "evaluate_transfer": "transfer",
 }
 

@@ -33,7 +33,12 @@ class CrossValidation:
     report_split: str
 
     def summary(self) -> list[dict[str, Any]]:
-        """Per k, across folds: median and mean speedup, capped count, mean losses."""
+        """Per k, the spread across folds: each fold's own speedup (on its held-out tasks), its
+        median and mean, how many folds were capped, and mean/median losses.
+
+        These per-fold statistics are not the headline speedup: :meth:`pooled` (what the
+        ``evaluate`` table and its JSON ``per_k`` show) scores all held-out tasks together.
+        """
         ks = self.folds[0].evaluation.ks
         out = []
         for i, k in enumerate(ks):
@@ -41,9 +46,11 @@ class CrossValidation:
             out.append(
                 {
                     "k": int(k),
-                    "median_speedup": float(np.median(speed)),
-                    "mean_speedup": float(speed.mean()),
-                    "n_capped": int(sum(bool(f.evaluation.speedup_capped[i]) for f in self.folds)),
+                    "fold_median_speedup": float(np.median(speed)),
+                    "fold_mean_speedup": float(speed.mean()),
+                    "n_capped_folds": int(
+                        sum(bool(f.evaluation.speedup_capped[i]) for f in self.folds)
+                    ),
                     "median_list_loss": float(
                         np.median([f.evaluation.list_loss[i] for f in self.folds])
                     ),
@@ -93,6 +100,7 @@ def cross_validate(
     replicas: str = "mean",
     ks: Sequence[int] = (1, 3, 10),
     length: int | None = None,
+    norm_ref: str = "auto",
     n_boot: int = 200,
     ci: float = 0.95,
     seed: int = 0,
@@ -106,8 +114,12 @@ def cross_validate(
     if not splits:
         raise ValueError("cross_validate needs at least one task split")
     obj = get_objective(objective)
-    learn_scores = compute_scores(curves, learn_split, score=score, replicas=replicas)
-    report_scores = compute_scores(curves, report_split, score=score, replicas=replicas)
+    learn_scores = compute_scores(
+        curves, learn_split, score=score, replicas=replicas, norm_ref=norm_ref
+    )
+    report_scores = compute_scores(
+        curves, report_split, score=score, replicas=replicas, norm_ref=norm_ref
+    )
     length = int(max(ks)) if length is None else length
     folds = []
     for i, split in enumerate(splits):
@@ -136,12 +148,14 @@ def evaluate_hparam_list(
     replicas: str = "mean",
     ks: Sequence[int] | None = None,
     n_boot: int = 1000,
+    norm_ref: str = "auto",
     ci: float = 0.95,
     seed: int = 0,
 ) -> tuple[ListEvaluation, tuple[str, ...]]:
     """Evaluate a stored list on the tasks of ``curves`` it was not learned on.
 
-    Refuses ``report_split`` equal to the split in the list's provenance. Returns the evaluation
+    Refuses ``report_split`` equal to the split in the list's provenance. ``ks`` defaults to
+    1..m, m the number of leading entries with curves here. Returns the evaluation
     and the tasks left out because the list was learned on them. The list's entries need names
     found in the curves (``<space>_seed<N>``).
     """
@@ -156,7 +170,19 @@ def evaluate_hparam_list(
     if len(names) != len(hlist):
         raise ValueError("the list has unnamed entries; evaluation matches entries by name")
     scores = compute_scores(
-        curves.select_tasks(held), report_split, score=score, replicas=replicas
+        curves.select_tasks(held), report_split, score=score, replicas=replicas, norm_ref=norm_ref
     ).complete()
+    if ks is None:  # the leading entries that have curves (a published list: those trained)
+        present = set(scores.config_names)
+        n = next((i for i, name in enumerate(names) if name not in present), len(names))
+        if n == 0:
+            raise KeyError(
+                f"{names[0]}, the list's first entry, is not in these curves; train the list's "
+                "first entries with the pool (generate --include-list LIST:10)"
+            )
+        ks = range(1, n + 1)
+        names = names[:n]
+    elif len(ks) and 1 <= max(ks) <= len(names):
+        names = names[: max(ks)]  # entries after the largest k need no curves
     evaluation = evaluate_list(scores, names, ks=ks, n_boot=n_boot, ci=ci, seed=seed)
     return evaluation, tuple(t for t in curves.tasks if t in learned_on)

@@ -28,6 +28,8 @@ class CurveData:
 
     ``values`` is float32 ``[task, config, seed, step, split]``; NaN marks both diverged points and
     (task, config, seed) combinations that were never run (all steps NaN on a split).
+    ``zero_loss`` (optional, ``[task, split]``) is each task's loss under TaskSet's ``zero``
+    optimizer (all weights 0), the normalization reference; NaN where a task has none.
     """
 
     values: np.ndarray
@@ -39,6 +41,7 @@ class CurveData:
     space: str | None = None
     hparams: tuple[dict[str, Any], ...] | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    zero_loss: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         values = np.asarray(self.values)
@@ -68,6 +71,14 @@ class CurveData:
             if len(set(names)) != len(names):
                 dup = sorted({n for n in names if names.count(n) > 1})
                 raise ValueError(f"duplicate {label}: {dup[:5]}")
+        if self.zero_loss is not None:
+            zero = np.asarray(self.zero_loss, dtype=np.float64)
+            if zero.shape != (len(self.tasks), len(self.splits)):
+                raise ValueError(
+                    f"zero_loss has shape {zero.shape}; expected [task, split] = "
+                    f"{(len(self.tasks), len(self.splits))}"
+                )
+            object.__setattr__(self, "zero_loss", zero)
         if self.hparams is not None:
             hp = tuple(dict(h) for h in self.hparams)
             if len(hp) != len(self.config_names):
@@ -115,7 +126,8 @@ class CurveData:
                 f"tasks not in the curves: {unknown[:5]}; known: {list(self.tasks)[:10]}"
             )
         rows = [index[t] for t in tasks]
-        return replace(self, values=self.values[rows], tasks=tuple(tasks))
+        zero = None if self.zero_loss is None else self.zero_loss[rows]
+        return replace(self, values=self.values[rows], tasks=tuple(tasks), zero_loss=zero)
 
     def select_configs(self, config_names: Iterable[str]) -> CurveData:
         """The curves of ``config_names`` (in the order given); KeyError naming unknown configs."""

@@ -2,11 +2,14 @@
 
 Per k the result holds the mean normalized loss of the list's first k entries (best so far) and of
 random search with k trials (exact expectation over draws without replacement), each with a
-bootstrap confidence interval over the evaluation tasks (seeded), and the sample-efficiency
-speedup: the number of random trials whose expected best matches the list's first k, divided by
-k. Random search's curve is interpolated linearly between integer trial counts, with zero trials
-scoring 1 (the initial loss); when random search needs the whole pool of N configs (or cannot
-match at all) the speedup is capped at N/k and flagged.
+bootstrap confidence interval over the evaluation tasks (seeded), and the speedup.
+
+**Speedup** (one definition everywhere, :data:`SPEEDUP_DEFINITION`): the number of random-search
+trials whose expected best, as the mean normalized loss over the evaluated tasks, equals the mean
+over the same tasks of the list's best of its first k entries, divided by k. Random search's curve
+is interpolated linearly between integer trial counts, with zero trials scoring 1 (the initial
+loss). When random search needs the whole pool of N configs (or cannot match at all) the speedup
+is capped at N/k, a lower bound, and flagged (``speedup_capped``; tables print ``>=``).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from hparam_lists.normalize import Scores
 from hparam_lists.random_search import expected_best_of_k
 
 __all__ = [
+    "SPEEDUP_DEFINITION",
     "task_family",
     "TaskSplit",
     "kfold_splits",
@@ -37,6 +41,12 @@ __all__ = [
     "Comparison",
     "compare_lists",
 ]
+
+SPEEDUP_DEFINITION = (
+    "speedup at k = (random-search trials whose expected best matches the list's best of its "
+    "first k entries, both as mean normalized loss over the evaluated tasks) / k; capped at "
+    "pool_size / k (a lower bound) where random search needs the whole pool"
+)
 
 _SEEDED_TASK = re.compile(r"^(?P<family>.+)_seed\d+$")
 
@@ -208,6 +218,7 @@ class ListEvaluation:
             "tasks": list(self.tasks),
             "pool_size": self.pool_size,
             "ci_level": self.ci_level,
+            "speedup_definition": SPEEDUP_DEFINITION,
             "per_k": per_k,
         }
 
@@ -378,6 +389,8 @@ class Comparison:
             "tasks": list(first.tasks),
             "dropped_tasks": list(self.dropped_tasks),
             "pool_size": first.pool_size,
+            "ci_level": first.ci_level,
+            "speedup_definition": SPEEDUP_DEFINITION,
             "lists": {name: ev.to_dict()["per_k"] for name, ev in self.evaluations.items()},
             "difference_vs_first": {
                 name: [
@@ -387,6 +400,14 @@ class Comparison:
                 for name, (diff, interval) in self.difference.items()
             },
         }
+
+
+def _present_prefix(entries: Sequence[str], present: set[str]) -> int:
+    """How many leading entries of a list have curves (are in ``present``)."""
+    for i, name in enumerate(entries):
+        if name not in present:
+            return i
+    return len(entries)
 
 
 def compare_lists(
@@ -400,14 +421,34 @@ def compare_lists(
 ) -> Comparison:
     """Compare lists (name -> config names in order) on the tasks where all their configs exist.
 
-    Only the first ``max(ks)`` entries of each list matter (default: the shortest list's length).
-    Tasks missing any of them are dropped (and reported); the random-search pool is the configs
-    present on every remaining task.
+    Only the first ``max(ks)`` entries of each list matter. ``ks`` defaults to 1..m, m the
+    number of leading entries every list has curves for (a published list of 1000 entries whose
+    first 10 were trained with the pool is compared on k = 1..10). Tasks missing any of them are
+    dropped (and reported); the random-search pool is the configs present on every remaining task.
     """
     if not lists:
         raise ValueError("compare_lists needs at least one list")
-    shortest = min(len(v) for v in lists.values())
-    ks_arr = _resolve_ks(ks, shortest)
+    present = set(scores.config_names)
+    prefix = {name: _present_prefix(entries, present) for name, entries in lists.items()}
+    for name, n in prefix.items():
+        if n == 0:
+            raise KeyError(
+                f"{lists[name][0]}, the first entry of {name}, is not in these curves; train "
+                f"the list's first entries with the pool: generate --include-list {name}:10"
+            )
+    usable = min(prefix.values())
+    if ks is None:
+        ks_arr = np.arange(1, usable + 1)
+    else:
+        ks_arr = _resolve_ks(ks, min(len(v) for v in lists.values()))
+        if ks_arr[-1] > usable:
+            short = min(prefix, key=prefix.__getitem__)
+            k = int(ks_arr[-1])
+            raise ValueError(
+                f"k={k} needs the first {k} entries of every list, but only the first {usable} "
+                f"of {short} have curves here; use k up to {usable}, or train more entries "
+                f"with the pool: generate --include-list {short}:{k}"
+            )
     needed = {name: list(entries[: ks_arr[-1]]) for name, entries in lists.items()}
     all_needed = sorted({c for entries in needed.values() for c in entries})
     cols = scores.config_index(all_needed)  # KeyError names configs absent from the curves

@@ -1,163 +1,93 @@
-"""A list's first entries as warm-start trials for Optuna and Ray Tune, with matching search spaces.
+"""A list's first entries as warm-start trials for Optuna and Ray Tune.
 
-The search spaces are TaskSet's sampling ranges (reference TASKSET.md §3). ``1 - logU[a, 1]``
-fields (betas) are uniform on ``[0, 1 - a]`` here, and "0 or logU[a, b]" fields (weight decays,
-warmup, min lr multiplier) uniform on ``[0, b]``: a tuner's distribution must contain every value the
-grid can hold, including exact zeros, which rules out log scales for them.
+Trials are expressed in the tuner parameters of :mod:`hparam_lists.tuning` (``one_minus_beta1``,
+``use_warmup``, ...), so that an enqueued entry and :func:`~hparam_lists.tuning.suggest_hparams`
+(or :func:`~hparam_lists.tuning.ray_param_space`) name the same parameters and the tuner's
+sampler continues in TaskSet's own distribution after the list's entries.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from hparam_lists.lists import HParamList
+from hparam_lists.tuning import (
+    TunerParam,
+    optuna_distributions,
+    ray_param_space,
+    tuner_from_config,
+    tuner_params,
+)
 
 __all__ = [
-    "Param",
-    "SEARCH_SPACES",
     "search_space",
     "warm_start_params",
+    "warm_start_tuner_params",
     "optuna_distributions",
     "enqueue_in_study",
     "ray_points_to_evaluate",
     "ray_param_space",
+    "export_document",
 ]
 
 
-@dataclass(frozen=True)
-class Param:
-    """One hyperparameter's range: ``kind`` is "log", "float" or "bool"."""
-
-    kind: str
-    low: float = 0.0
-    high: float = 1.0
-
-    def contains(self, value: Any) -> bool:
-        if self.kind == "bool":
-            return isinstance(value, bool)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return False
-        return self.low <= value <= self.high
+def search_space(space: str) -> dict[str, TunerParam]:
+    """The tuner parameters of a search space by name; KeyError naming the known spaces."""
+    return {p.name: p for p in tuner_params(space)}
 
 
-def _log(low: float, high: float) -> Param:
-    # exp(log(x)) can land an ulp outside [low, high]; the slack keeps every sampled config inside.
-    return Param("log", low * (1 - 1e-12), high * (1 + 1e-12))
+def _check_n(hlist: HParamList, n: int) -> None:
+    if isinstance(n, bool) or not hasattr(n, "__index__") or not 1 <= n <= len(hlist):
+        raise ValueError(f"n must be in 1..{len(hlist)} (the list length), got {n!r}")
 
 
-_ADAM4P = {
-    "learning_rate": _log(1e-8, 1e1),
-    "beta1": Param("float", 0.0, 1.0 - 1e-4),
-    "beta2": Param("float", 0.0, 1.0 - 1e-6),
-    "epsilon": _log(1e-10, 1e3),
-}
-_DECAYS = {"linear_decay": _log(1e-7, 1e-4), "exponential_decay": _log(1e-6, 1e-3)}
-
-SEARCH_SPACES: dict[str, dict[str, Param]] = {
-    "adam1p_wide_grid": {"learning_rate": _log(1e-8, 1e1)},
-    "adam4p_wide_grid": dict(_ADAM4P),
-    "adam6p_wide_grid": {**_ADAM4P, **_DECAYS},
-    "adam8p_wide_grid": {**_ADAM4P, "l1": _log(1e-8, 1e1), "l2": _log(1e-8, 1e1), **_DECAYS},
-    "adagrad_wide_grid": {
-        "learning_rate": _log(1e-8, 1e1),
-        "initial_accumulator_value": _log(1e-10, 1e3),
-    },
-    "nadamw_grid": {
-        "learning_rate": _log(1e-5, 1.0),
-        "beta1": Param("float", 0.0, 1.0 - 1e-3),
-        "beta2": Param("float", 0.0, 1.0 - 1e-5),
-        "epsilon": _log(1e-8, 1e4),
-        "use_nesterov": Param("bool"),
-        "adamw_weight_decay": Param("float", 0.0, 1e-1),
-        "l2_weight_decay": Param("float", 0.0, 1e-1),
-        "warmup_fraction": Param("float", 0.0, 1e-1),
-        "min_learning_rate_mult": Param("float", 0.0, 1.0),
-        "constant_fraction": Param("float", 0.0, 1.0),
-    },
-}
-
-
-def search_space(space: str) -> dict[str, Param]:
-    """The ranges of a search space by name; KeyError naming the known spaces."""
-    if space not in SEARCH_SPACES:
-        raise KeyError(f"no tuner search space for {space!r}; known: {', '.join(SEARCH_SPACES)}")
-    return dict(SEARCH_SPACES[space])
+def warm_start_tuner_params(hlist: HParamList, n: int) -> list[dict[str, Any]]:
+    """The first ``n`` entries as tuner parameters (ValueError for one outside the space)."""
+    _check_n(hlist, n)
+    out = []
+    for i in range(n):
+        try:
+            out.append(tuner_from_config(hlist[i], hlist.space))
+        except ValueError as e:
+            raise ValueError(f"entry {i}: {e}") from None
+    return out
 
 
 def warm_start_params(hlist: HParamList, n: int) -> list[dict[str, Any]]:
-    """The first ``n`` entries as plain param dicts, checked against the space's ranges."""
-    if not 1 <= n <= len(hlist):
-        raise ValueError(f"n must be in 1..{len(hlist)} (the list length), got {n}")
-    params = search_space(hlist.space)
-    out = []
-    for i in range(n):
-        cfg = hlist[i]
-        if set(cfg) != set(params):
-            raise ValueError(
-                f"entry {i} has fields {sorted(cfg)}, the {hlist.space} space has {sorted(params)}"
-            )
-        for name, value in cfg.items():
-            if not params[name].contains(value):
-                p = params[name]
-                raise ValueError(
-                    f"entry {i}: {name}={value!r} is outside the {hlist.space} range "
-                    f"[{p.low}, {p.high}]"
-                )
-        out.append(cfg)
-    return out
-
-
-def _import(module: str, extra: str) -> Any:
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError as e:
-        raise ImportError(f"{module} is not installed: pip install taskset-torch[{extra}]") from e
-
-
-def optuna_distributions(space: str) -> dict[str, Any]:
-    """``{name: optuna.distributions.*}`` for ``study.ask(...)`` / ``create_trial`` of ``space``."""
-    dist = _import("optuna.distributions", "optuna")
-    out = {}
-    for name, p in search_space(space).items():
-        if p.kind == "bool":
-            out[name] = dist.CategoricalDistribution([False, True])
-        else:
-            out[name] = dist.FloatDistribution(p.low, p.high, log=p.kind == "log")
-    return out
+    """The first ``n`` entries as plain config dicts, checked against the space's ranges."""
+    warm_start_tuner_params(hlist, n)
+    return [hlist[i] for i in range(n)]
 
 
 def enqueue_in_study(study: Any, hlist: HParamList, n: int) -> list[dict[str, Any]]:
-    """``study.enqueue_trial`` the list's first ``n`` entries (tried first, in order)."""
-    params = warm_start_params(hlist, n)
+    """``study.enqueue_trial`` the list's first ``n`` entries (tried first, in order), as the
+    tuner parameters :func:`~hparam_lists.tuning.suggest_hparams` asks for; returns them."""
+    params = warm_start_tuner_params(hlist, n)
     for p in params:
         study.enqueue_trial(p)
     return params
 
 
 def ray_points_to_evaluate(hlist: HParamList, n: int) -> list[dict[str, Any]]:
-    """Ray Tune ``points_to_evaluate``: the list's first ``n`` entries as dicts."""
-    return warm_start_params(hlist, n)
+    """Ray Tune ``points_to_evaluate``: the list's first ``n`` entries as tuner parameters
+    matching :func:`~hparam_lists.tuning.ray_param_space` (parameters a gate switches off are
+    left for Ray to fill; they are ignored)."""
+    return warm_start_tuner_params(hlist, n)
 
 
-def ray_param_space(space: str, fixed: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Ray Tune ``param_space`` of ``space`` (``tune.loguniform`` / ``uniform`` / ``choice``),
-    plus any ``fixed`` entries (e.g. ``{"training_steps": 1000}``)."""
-    tune = _import("ray.tune", "ray")
-    out: dict[str, Any] = {}
-    for name, p in search_space(space).items():
-        if p.kind == "bool":
-            out[name] = tune.choice([False, True])
-        elif p.kind == "log":
-            out[name] = tune.loguniform(p.low, p.high)
-        else:
-            out[name] = tune.uniform(p.low, p.high)
-    if fixed:
-        clash = sorted(set(fixed) & set(out))
-        if clash:
-            raise ValueError(f"fixed entries {clash} clash with searched hyperparameters")
-        out.update(fixed)
-    return out
+def export_document(hlist: HParamList, n: int, fmt: str) -> dict[str, Any]:
+    """The JSON document ``taskset-torch export`` writes: warm-start trials (tuner parameters),
+    the same entries as configs, and the tuner search space with bounds as written."""
+    if fmt not in ("optuna", "ray"):
+        raise ValueError(f"format must be 'optuna' or 'ray', got {fmt!r}")
+    trials = warm_start_tuner_params(hlist, n)
+    key = "enqueue_trials" if fmt == "optuna" else "points_to_evaluate"
+    return {
+        "format": fmt,
+        "space": hlist.space,
+        key: trials,
+        "configs": [hlist[i] for i in range(n)],
+        "search_space": {p.name: p.describe() for p in tuner_params(hlist.space)},
+        "note": "trials name the tuner parameters of hparam_lists.tuning; "
+        "config_from_tuner(trial, space) gives the config",
+    }

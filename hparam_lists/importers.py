@@ -7,6 +7,7 @@ import json
 import os
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -190,6 +191,7 @@ def read_store(
     root: str | os.PathLike, *, space: str, tasks: Sequence[str] | None = None
 ) -> CurveData:
     """Curves of ``space`` (all tasks, or ``tasks``) from a ``taskset_torch.store.CurveStore``."""
+    from hparam_lists.normalize import zero_reference
     from taskset_torch.store import CurveStore
 
     store = CurveStore(root)
@@ -197,6 +199,13 @@ def read_store(
     hparams = labels.get("hparams")
     if hparams is not None and (len(hparams) != len(labels["config_names"]) or not all(hparams)):
         hparams = None
-    data = CurveData.from_array(array, labels, space=space, hparams=hparams)
-    data.meta["data_sources"] = dict(labels.get("data_sources", {}))
-    return data
+    curves = CurveData.from_array(array, labels, space=space, hparams=hparams)
+    curves.meta["data_sources"] = dict(labels.get("data_sources", {}))
+    # The zero optimizer's curves (stored as the "space" zero), when generate recorded them.
+    zero = np.full((len(curves.tasks), len(curves.splits)), np.nan)
+    for t, task in enumerate(curves.tasks):
+        if "zero" in store.spaces(task):
+            z = store.read(task, "zero")
+            k = [SPLITS.index(s) for s in curves.splits]
+            zero[t] = zero_reference(z.values[0][..., k], z.steps)
+    return replace(curves, zero_loss=zero) if (~np.isnan(zero)).any() else curves

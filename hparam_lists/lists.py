@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 import taskset_torch
 from hparam_lists.curves import CurveData
 from hparam_lists.greedy import ListObjective, get_objective, greedy_list
@@ -27,6 +29,7 @@ __all__ = [
     "load_list",
     "learn_list",
     "learn_list_from_scores",
+    "improving_length",
     "optimizer_for_idx",
     "space_of_names",
     "substitute_data",
@@ -214,36 +217,55 @@ def load_list(name_or_path: str | os.PathLike | HParamList) -> HParamList:
     return HParamList.load(path)
 
 
+def _check_int(value: Any, what: str, *, low: int | None = None) -> int:
+    """``value`` as a Python int (numpy integers welcome), or a ValueError naming ``what``."""
+    if isinstance(value, bool) or not hasattr(value, "__index__"):
+        raise ValueError(f"{what} must be an int, got {value!r}")
+    value = operator.index(value)
+    if low is not None and value < low:
+        raise ValueError(f"{what} must be an int >= {low}, got {value}")
+    return value
+
+
 def optimizer_for_idx(
     params: Any,
     idx: int,
     training_steps: int,
     hparam_list: str | os.PathLike | HParamList = "opt_list",
+    *,
+    return_scheduler: bool = False,
     **optimizer_kwargs: Any,
-) -> tuple[Any, Any]:
-    """A ready ``torch.optim`` optimizer and ``LambdaLR`` scheduler for entry ``idx`` of a list.
+) -> Any:
+    """A ready ``torch.optim`` optimizer for entry ``idx`` of a list (default: the published one).
 
     ``params`` is anything ``torch.optim`` accepts (``model.parameters()``, param groups). The
-    schedule (NAdamW's warmup + cosine decay, Adam8P's linear and exponential decays; constant for
-    the other spaces) spans ``training_steps`` and lives in the scheduler: call
-    ``scheduler.step()`` after each ``optimizer.step()``, as with any PyTorch scheduler.
-    ``optimizer_kwargs`` go to the space's ``torch_optimizer`` (e.g. ``warmup_semantics="max"``
-    for opt_list's PyTorch-port warmup; the default is TaskSet's).
+    returned optimizer applies the entry's schedule itself from its own step count (NAdamW's
+    warmup + cosine decay over ``training_steps``; Adam8P's decays on TaskSet's 10k-step
+    horizon), as opt_list's PyTorch API does: there is no scheduler to forget, and ``param_groups`` hold
+    the entry's true hyperparameters (``lr`` is the base rate the schedule scales).
+
+    ``return_scheduler=True`` gives ``(optimizer, scheduler)`` instead: the optimizer runs at a
+    constant rate and a ``LambdaLR`` carries the schedule, so ``scheduler.step()`` must follow
+    every ``optimizer.step()`` (and ``param_groups`` show the constant-rate config).
+
+    ``optimizer_kwargs`` go to the space's ``torch_optimizer``, e.g. ``warmup_semantics="max"``
+    for the warmup of opt_list's PyTorch/JAX ports; the default ``"min"`` is TaskSet's TF code,
+    with which the lists were learned. ``idx`` and ``training_steps`` may be numpy integers.
     """
-    if (
-        not isinstance(training_steps, int)
-        or isinstance(training_steps, bool)
-        or training_steps < 1
-    ):
-        raise ValueError(f"training_steps must be a positive int, got {training_steps!r}")
+    if isinstance(idx, bool) or not hasattr(idx, "__index__"):
+        raise TypeError(f"idx must be an int, got {type(idx).__name__}")
+    training_steps = _check_int(training_steps, "training_steps", low=1)
     hlist = load_list(hparam_list)
-    cfg = hlist[idx]
+    cfg = hlist[operator.index(idx)]
     try:
         from taskset_torch.optimizers import get_space
     except ImportError as e:  # the optimizers package is a sibling part of this project
         raise ImportError(f"taskset_torch.optimizers is unavailable ({e})") from e
     space = get_space(hlist.space)
     cfg = space.validate(cfg)
+    if not return_scheduler:
+        opt, _ = space.torch_optimizer(params, cfg, training_steps, **optimizer_kwargs)
+        return opt
     constant_cfg, multiplier = _split_schedule(space, cfg, training_steps, optimizer_kwargs)
     opt, _ = space.torch_optimizer(params, constant_cfg, training_steps, **optimizer_kwargs)
     import torch
@@ -372,6 +394,21 @@ def _hparams_for(curves: CurveData, names: Sequence[str]) -> list[dict[str, Any]
     return [dict(optimizer_config(n)) for n in names]
 
 
+def improving_length(values: Sequence[float] | np.ndarray) -> int:
+    """How many leading entries of a greedy list improved its objective.
+
+    The greedy search appends configs while one lowers the objective; once none does, it fills
+    the rest of the list with the unused configs in index order (all at the same value). Entries
+    from this position on are that filler.
+    """
+    vals = np.asarray(values, dtype=np.float64)
+    if len(vals) == 0:
+        return 0
+    tol = 1e-12 * np.maximum(1.0, np.abs(vals[:-1]))
+    flat = np.flatnonzero(~(vals[1:] < vals[:-1] - tol))
+    return int(flat[0]) + 1 if len(flat) else len(vals)
+
+
 def learn_list(
     curves: CurveData,
     *,
@@ -381,6 +418,7 @@ def learn_list(
     score: str = "mean",
     replicas: str = "mean",
     length: int | None = None,
+    norm_ref: str = "auto",
 ) -> HParamList:
     """Learn a list greedily on ``tasks`` (default: all) of ``curves`` on ``split``.
 
@@ -389,7 +427,7 @@ def learn_list(
     """
     if tasks is not None:
         curves = curves.select_tasks(tasks)
-    scores = compute_scores(curves, split, score=score, replicas=replicas)
+    scores = compute_scores(curves, split, score=score, replicas=replicas, norm_ref=norm_ref)
     return learn_list_from_scores(curves, scores, objective=objective, length=length)
 
 
@@ -421,8 +459,11 @@ def learn_list_from_scores(
         "objective": obj.describe(),
         "score": scores.score,
         "replicas": scores.replicas,
+        "norm_ref": scores.norm_ref,  # what "1" was: the zero optimizer's loss or the step-0 loss
+        "norm_ref_step0_tasks": list(scores.step0_tasks),  # zero loss unusable: step-0 kept
         "pool_size": scores.n_configs,
         "objective_values": [float(v) if math.isfinite(v) else None for v in result.values],
+        "improving_length": improving_length(result.values),
         "code_version": taskset_torch.__version__,
     }
     substituted = substitute_data(curves, scores.tasks)

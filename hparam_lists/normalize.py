@@ -8,6 +8,17 @@ reading that one number). NaN, +-inf and anything above 1 count as 1 (a diverged
 better than not training). A config's score is the mean of its normalized curve (default), its
 final value or its best value.
 
+The reference for "1" is chosen by ``norm_ref``: ``"zero"`` takes the loss of TaskSet's ``zero``
+optimizer (every weight at 0: ln(classes) for a classifier), which TaskSet's source says its
+values were used for; ``"step0"`` the median step-0 loss above (which a badly initialized task can
+put at 1e9, squashing every config's score towards 0); ``"auto"`` (default) takes ``zero`` when
+every task has the zero optimizer's curve (``CurveData.zero_loss``) and ``step0`` otherwise
+(e.g. on TaskSet's released curves, which hold no zero curve). Under ``zero``, a task whose zero
+loss is no usable "1" (non-finite, or not above the best loss: the all-zero point *is* the
+optimum of a quadratic, and a log objective is -inf there) keeps the step-0 reference, listed in
+:attr:`Scores.step0_tasks`. The clip and NaN rules are the same for both; :attr:`Scores.norm_ref`
+says which reference was used.
+
 Missing data is not divergence: a (task, config, seed) whose curve is NaN at *every* step of the
 split was never run and gets a NaN score; use :meth:`Scores.complete` to keep the configs present
 on every task.
@@ -26,6 +37,9 @@ from hparam_lists.curves import CurveData, split_index
 __all__ = [
     "SCORE_KINDS",
     "REPLICA_MODES",
+    "NORM_REFS",
+    "zero_reference",
+    "resolve_norm_ref",
     "Scores",
     "normalization_bounds",
     "config_scores",
@@ -36,6 +50,7 @@ __all__ = [
 
 SCORE_KINDS: tuple[str, ...] = ("mean", "final", "best")
 REPLICA_MODES: tuple[str, ...] = ("mean", "per_seed")
+NORM_REFS: tuple[str, ...] = ("auto", "zero", "step0")
 
 # Tasks are processed in blocks so a 1000-task x 1000-config curve array is never copied to
 # float64 whole (that alone would be ~400 MB).
@@ -54,6 +69,48 @@ def check_report_split(learn_split: str, report_split: str) -> None:
             f"a list learned on split {learn_split!r} must be reported on a different split "
             "(e.g. learn on valid_inner, report on valid_outer or test)"
         )
+
+
+def zero_reference(values: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """The zero optimizer's loss from its curves ``[seed, step, ...]``: per seed the mean over the
+    points after step 0 (step 0 is the untrained init; from the first update on the model is all
+    zeros), then the median over the seeds whose mean is not NaN.
+
+    NaN means "no zero curve" (nothing after step 0); a curve whose every seed is NaN gives +inf
+    ("exists, but the all-zero model has no loss"), so it is told apart from a missing one.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    later = np.asarray(steps) > 0
+    if values.ndim < 2 or not later.any():
+        return np.full(values.shape[2:], np.nan)
+    per_seed = values[:, later].mean(axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # every seed NaN: handled below
+        ref = np.nanmedian(per_seed, axis=0)
+    return np.where(np.isnan(ref), np.inf, ref)
+
+
+def resolve_norm_ref(curves: CurveData, split: str, norm_ref: str = "auto") -> str:
+    """``"zero"`` or ``"step0"``: the reference ``compute_scores`` uses for ``norm_ref``."""
+    _check_choice("norm_ref", norm_ref, NORM_REFS)
+    if norm_ref == "step0":
+        return "step0"
+    k = split_index(split, curves.splits)
+    have = (
+        ~np.isnan(curves.zero_loss[:, k])
+        if curves.zero_loss is not None
+        else np.zeros(len(curves.tasks), dtype=bool)
+    )
+    if have.all():
+        return "zero"
+    if norm_ref == "auto":
+        return "step0"
+    lacking = [t for t, h in zip(curves.tasks, have) if not h]
+    raise ValueError(
+        f"norm_ref='zero' needs the zero optimizer's loss of every task on {split!r}, but "
+        f"{len(lacking)} of {len(curves.tasks)} tasks have none (e.g. {lacking[:3]}); "
+        "`taskset-torch generate` records it (unless --no-zero), or use norm_ref 'step0'"
+    )
 
 
 def _average_present_seeds(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -186,6 +243,8 @@ class Scores:
     replicas: str = "mean"
     low: np.ndarray | None = None
     high: np.ndarray | None = None
+    norm_ref: str = "step0"
+    step0_tasks: tuple[str, ...] = ()  # under norm_ref "zero": tasks that kept the step-0 reference
 
     def __post_init__(self) -> None:
         v = np.asarray(self.values, dtype=np.float64)
@@ -239,6 +298,7 @@ class Scores:
             self,
             values=self.values[rows],
             tasks=tuple(tasks),
+            step0_tasks=tuple(t for t in self.step0_tasks if t in set(tasks)),
             low=None if self.low is None else self.low[rows],
             high=None if self.high is None else self.high[rows],
         )
@@ -301,10 +361,29 @@ def compute_scores(
     score: str = "mean",
     replicas: str = "mean",
     bounds: tuple[np.ndarray, np.ndarray] | None = None,
+    norm_ref: str = "auto",
 ) -> Scores:
-    """Normalized scores of every (task, config) of ``curves`` on ``split`` (see module doc)."""
+    """Normalized scores of every (task, config) of ``curves`` on ``split`` (see module doc).
+
+    ``norm_ref``: ``"auto"``, ``"zero"`` or ``"step0"`` (ignored when ``bounds`` are given, which
+    are then recorded as ``"given"``).
+    """
     values = curves.values[..., split_index(split, curves.splits)]
+    ref = resolve_norm_ref(curves, split, norm_ref)
     zero = np.flatnonzero(curves.steps == 0)
+    fallback: tuple[str, ...] = ()
+    if bounds is not None:
+        ref = "given"
+    elif ref == "zero":
+        low, step0 = normalization_bounds(
+            values, replicas=replicas, initial_index=int(zero[0]) if len(zero) else 0
+        )
+        high = curves.zero_loss[:, split_index(split, curves.splits)].copy()
+        unusable = ~(np.isfinite(high) & (high > low))
+        if len(zero):  # without a step-0 point those tasks stay unusable (they score 1)
+            high[unusable] = step0[unusable]
+        fallback = tuple(t for t, u in zip(curves.tasks, unusable) if u)
+        bounds = (low, high)
     if bounds is None and len(zero) == 0:
         raise ValueError(
             "normalization needs each task's initial (step-0) loss, but the curves' steps start "
@@ -327,4 +406,6 @@ def compute_scores(
         replicas=replicas,
         low=low,
         high=high,
+        norm_ref=ref,
+        step0_tasks=fallback,
     )

@@ -164,7 +164,7 @@ class _TPESession:
             import optuna
         except ImportError as e:
             raise ImportError("Optuna TPE needs optuna: pip install taskset-torch[optuna]") from e
-        from hparam_lists.export import optuna_distributions
+        from hparam_lists.tuning import optuna_distributions
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.space, self.dists = space, optuna_distributions(space)
@@ -174,7 +174,10 @@ class _TPESession:
 
     def ask(self) -> Spec:
         self._trial = self.study.ask(self.dists)
-        hparams = {name: self._trial.params[name] for name in self.dists}
+        from hparam_lists.tuning import config_from_tuner
+
+        # the trial's tuner parameters (1 - beta log-uniform, gates) as the space's config
+        hparams = config_from_tuner(self._trial.params, self.space)
         return {"kind": "space", "space": self.space, "hparams": hparams}
 
     def tell(self, loss: float) -> None:
@@ -187,7 +190,7 @@ class _TPESession:
 
 
 class OptunaTPE(Method):
-    """Optuna's TPE over a search space's tuner ranges (:mod:`hparam_lists.export`), seeded.
+    """Optuna's TPE over a search space's tuner ranges (:mod:`hparam_lists.tuning`), seeded.
 
     ``n_startup`` random trials come first (Optuna's default of 10 would make TPE plain random
     search at k = 10).

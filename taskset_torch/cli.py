@@ -247,11 +247,13 @@ def _check_ray_address(args: argparse.Namespace) -> None:
 
 def _cmd_generate(args: argparse.Namespace) -> None:
     import os
+    from dataclasses import replace
 
     from tqdm import tqdm
 
     from taskset_torch.optimizers import SPACES
-    from taskset_torch.runner import plan, run_units
+    from taskset_torch.optimizers.zero import ZERO
+    from taskset_torch.runner import plan, run_units, zero_units
     from taskset_torch.store import CurveStore
     from taskset_torch.training import TrainConfig
 
@@ -262,39 +264,55 @@ def _cmd_generate(args: argparse.Namespace) -> None:
     tasks = _task_names(args)
     if not tasks:
         raise CLIError("no tasks: give task names, or --family with --task-seeds")
+    args.configs = list(args.configs) + _included_list_configs(args.include_list or [], args.space)
+    n_evals = args.steps // max(args.eval_every, 1) + 1
+    if n_evals < 5:
+        print(
+            f"warning: --steps {args.steps} with --eval-every {args.eval_every} gives only "
+            f"{n_evals} evaluation points per curve; lists learn from curve means, aim for >= 5",
+            file=sys.stderr,
+        )
     cfg = TrainConfig(
         training_steps=args.steps,
         eval_every=args.eval_every,
         eval_batches=args.eval_batches,
         device=args.device,
+        independent=args.independent,
     )
     units = plan(tasks, args.space, args.configs, args.seeds, chunk_size=args.chunk)
     store = CurveStore(os.path.expanduser(args.store))
     total = len(units) * cfg.training_steps
+    # The zero optimizer's curve, once per (task, seed): evaluations only, and the same whatever
+    # the randomness option (so it is recorded under shared randomness).
+    zero = [] if args.no_zero else zero_units(tasks, args.seeds)
     with tqdm(total=total, unit="step", desc="generate", disable=args.quiet) as bar:
 
         def on_unit(unit, skipped):
-            if skipped:
+            if skipped and unit.space != ZERO:
                 bar.update(cfg.training_steps)
             bar.set_postfix_str(f"{unit.task} seed {unit.seed}", refresh=False)
 
         def on_note(text):
             bar.write(f"taskset-torch generate: {text}", file=sys.stderr)
 
-        done = run_units(
-            units,
-            store,
-            cfg,
-            backend=args.backend,
-            ray_address=args.ray_address,
-            num_gpus_per_unit=args.gpus_per_unit,
-            on_step=bar.update,
-            on_unit=on_unit,
-            on_note=on_note,
-            force=args.force,
-        )
+        done = 0
+        for todo, run_cfg in ((zero, replace(cfg, independent=False)), (units, cfg)):
+            if todo:
+                done += run_units(
+                    todo,
+                    store,
+                    run_cfg,
+                    backend=args.backend,
+                    ray_address=args.ray_address,
+                    num_gpus_per_unit=args.gpus_per_unit,
+                    on_step=bar.update,
+                    on_unit=on_unit,
+                    on_note=on_note,
+                    force=args.force,
+                )
     if not args.quiet:
-        print(f"{done} units computed, {len(units) - done} already in {args.store}")
+        n = len(units) + len(zero)
+        print(f"{done} units computed, {n - done} already in {args.store}")
 
 
 def _add_task_commands(sub: argparse._SubParsersAction) -> None:
@@ -348,6 +366,13 @@ def _add_task_commands(sub: argparse._SubParsersAction) -> None:
         default=list(range(10)),
         help="config seeds of the space, e.g. 0-999 (default 0-9)",
     )
+    p.add_argument(
+        "--include-list",
+        action="append",
+        metavar="LIST:N",
+        help="also train the first N entries of a list (e.g. opt_list:10), so that compare can "
+        "evaluate it on these curves (repeatable)",
+    )
     p.add_argument("--seeds", type=parse_int_set, default=[0], help="replica seeds (default 0)")
     p.add_argument("--store", default="./store", help="curve store directory (default ./store)")
     p.add_argument(
@@ -361,12 +386,6 @@ def _add_task_commands(sub: argparse._SubParsersAction) -> None:
         "--chunk", type=positive_int, default=100, help="configs trained together (default 100)"
     )
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    p.add_argument(
-        "--order",
-        choices=["trial", "seed"],
-        default="trial",
-        help="trial: trial t of every method and seed before t+1; seed: one seed at a time",
-    )
     p.add_argument("--backend", choices=["local", "ray"], default="local")
     p.add_argument("--ray-address", default=None, help="Ray cluster address (default: local)")
     p.add_argument("--gpus-per-unit", type=float, default=0.0, help="GPUs per unit on Ray")
@@ -377,7 +396,20 @@ def _add_task_commands(sub: argparse._SubParsersAction) -> None:
         help="if the store holds a (task, space) made under other settings or data, set those "
         "curves aside (in <task>/<space>/.set_aside/) and start it over",
     )
+    p.add_argument(
+        "--independent",
+        action="store_true",
+        help="every config draws its own init and batches from (seed, config) as in TaskSet "
+        "(default: the configs of a seed share them; one program, faster)",
+    )
+    p.add_argument(
+        "--no-zero",
+        action="store_true",
+        help="do not record the zero optimizer's curve (the normalization reference; by default "
+        "recorded once per task and seed, evaluations only)",
+    )
     p.set_defaults(func=_cmd_generate)
+    _help_with_defaults(p, {"eval_every": "; keep --steps / --eval-every >= 5"}, "eval_batches")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -536,7 +568,7 @@ def _add_data_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _list_curves(args: argparse.Namespace):
-    """Curves from --store/--space, --taskset-json or --npz (exactly one)."""
+    """Curves from --store/--space, --suite/--space, --taskset-json or --npz (exactly one)."""
     from hparam_lists import importers
 
     tasks = [t for t in args.tasks.split(",") if t] if args.tasks else None
@@ -544,6 +576,12 @@ def _list_curves(args: argparse.Namespace):
         from taskset_torch.tasks.registry import canonical_task_name
 
         tasks = list(dict.fromkeys(canonical_task_name(t, check=False) for t in tasks))
+    if getattr(args, "suite", None):
+        from taskset_torch.suite import load_suite
+
+        if not args.space:
+            raise CLIError("--suite needs --space (e.g. --space nadamw_grid)")
+        return importers.read_store(load_suite(args.suite).root, space=args.space, tasks=tasks)
     if args.store:
         if not args.space:
             raise CLIError("--store needs --space (e.g. --space nadamw_grid)")
@@ -562,6 +600,38 @@ def _load_hparam_list(name: str):
     return load_list(name)
 
 
+def _help_with_defaults(p: argparse.ArgumentParser, notes: dict[str, str], *more: str) -> None:
+    """Append ``(default X)`` and an optional note to the help of the named options."""
+    for action in p._actions:
+        if action.dest in notes or action.dest in more:
+            action.help = f"{action.help} (default %(default)s){notes.get(action.dest, '')}"
+
+
+def _included_list_configs(specs: list[str], space: str) -> list[int]:
+    """Config seeds of the first N entries of each ``LIST:N`` (a published name or a file)."""
+
+    seeds: list[int] = []
+    for spec in specs:
+        name, sep, count = spec.rpartition(":")
+        if not sep or not name or not count.isdigit() or int(count) < 1:
+            raise CLIError(f"--include-list takes LIST:N (e.g. opt_list:10), got {spec!r}")
+        hlist = _load_hparam_list(name)
+        if hlist.space != space:
+            raise CLIError(
+                f"--include-list {name} holds {hlist.space} configs, but --space is {space}"
+            )
+        n = min(int(count), len(hlist))
+        for i, entry in enumerate(hlist.names[:n]):
+            prefix = f"{space}_seed"
+            if not (entry or "").startswith(prefix) or not entry[len(prefix) :].isdigit():
+                raise CLIError(
+                    f"--include-list {name}: entry {i} ({entry!r}) is not a {prefix}<N> config, "
+                    "so it cannot be trained by seed"
+                )
+            seeds.append(int(entry[len(prefix) :]))
+    return seeds
+
+
 def _objective_from_args(args: argparse.Namespace):
     from hparam_lists.greedy import get_objective
 
@@ -571,17 +641,75 @@ def _objective_from_args(args: argparse.Namespace):
     return get_objective(args.objective, **params)
 
 
-def _print_evaluation_table(per_k: list[dict], title: str) -> None:
+def _speedup_text(row: dict) -> str:
+    """A speedup as printed in tables: capped ones are lower bounds (pool size / k)."""
+    return (">=" if row["speedup_capped"] else "") + f"{row['speedup']:.2f}"
+
+
+def _print_evaluation_table(per_k: list[dict], title: str, pool_size: int, n_tasks: int) -> None:
     print(title)
     print(f"{'k':>5}  {'list loss [CI]':>26}  {'random loss [CI]':>26}  {'speedup':>9}")
     for row in per_k:
         lo, hi = row["list_ci"]
         rlo, rhi = row["random_ci"]
-        cap = " (capped)" if row["speedup_capped"] else ""
         print(
             f"{row['k']:>5}  {row['list_loss']:.4f} [{lo:.4f}, {hi:.4f}]  "
-            f"{row['random_loss']:.4f} [{rlo:.4f}, {rhi:.4f}]  {row['speedup']:>9.2f}{cap}"
+            f"{row['random_loss']:.4f} [{rlo:.4f}, {rhi:.4f}]  {_speedup_text(row):>9}"
         )
+    print(
+        f"speedup: random-search trials matching the list's mean loss over the {n_tasks} "
+        f"evaluated tasks, / k; '>=' = capped at the pool size ({pool_size}) / k"
+    )
+
+
+def _print_comparison_table(out: dict, report_split: str) -> None:
+    """Lists side by side per k, each later list's paired difference to the first with its CI."""
+    names = list(out["lists"])
+    first = names[0]
+    pct = f"{100 * out['ci_level']:g}%"
+    print(
+        f"{len(out['tasks'])} held-out tasks on {report_split}, pool of {out['pool_size']} configs; "
+        f"normalized loss (lower is better) [{pct} CI]"
+    )
+    for i, name in enumerate(names):
+        print(f"  ({chr(65 + i)}) {name}")
+    cols = [f"{'k':>4}"] + [f"{'(' + chr(65 + i) + ')':>24}" for i in range(len(names))]
+    cols += [f"{'(' + chr(65 + i) + ') - (A)':>28}" for i in range(1, len(names))]
+    cols += [f"{'random search':>24}"]
+    print("  ".join(cols))
+    diffs = {name: out["difference_vs_first"][name] for name in names[1:]}
+    for j, row in enumerate(out["lists"][first]):
+        cells = [f"{row['k']:>4}"]
+        for name in names:
+            r = out["lists"][name][j]
+            cells.append(f"{r['list_loss']:.4f} [{r['list_ci'][0]:.4f}, {r['list_ci'][1]:.4f}]")
+        for name in names[1:]:
+            d = diffs[name][j]
+            cells.append(f"{d['diff']:+.4f} [{d['ci'][0]:+.4f}, {d['ci'][1]:+.4f}]".rjust(28))
+        cells.append(
+            f"{row['random_loss']:.4f} [{row['random_ci'][0]:.4f}, {row['random_ci'][1]:.4f}]"
+        )
+        print("  ".join(c if k == 0 else c.rjust(24) for k, c in enumerate(cells)))
+    print("a difference below 0 means that list beats (A); an interval excluding 0 is significant")
+    if out.get("dropped_tasks"):
+        print(f"left out (missing some list entry): {', '.join(out['dropped_tasks'])}")
+
+
+def _say_norm_ref(asked: str, used: str, step0_tasks: Sequence[str] = ()) -> str:
+    """The reference used; a note on stderr where the step-0 loss stood in for the zero loss."""
+    if asked == "auto" and used == "step0":
+        print(
+            "note: normalizing by the step-0 loss (--norm-ref step0): these curves hold no zero "
+            "optimizer curve for every task",
+            file=sys.stderr,
+        )
+    elif used == "zero" and step0_tasks:
+        print(
+            f"note: {len(step0_tasks)} tasks keep the step-0 reference (their zero-weight loss is "
+            f"non-finite or not above the best loss): {', '.join(step0_tasks)}",
+            file=sys.stderr,
+        )
+    return used
 
 
 def _cmd_learn(args: argparse.Namespace) -> None:
@@ -600,7 +728,9 @@ def _cmd_learn(args: argparse.Namespace) -> None:
             code=1,
         )
     objective = _objective_from_args(args)
-    scores = compute_scores(curves, args.split, score=args.score, replicas=args.replicas)
+    scores = compute_scores(
+        curves, args.split, score=args.score, replicas=args.replicas, norm_ref=args.norm_ref
+    )
     hlist = learn_list_from_scores(curves, scores, objective=objective, length=args.length)
     path = hlist.save(out)
     if substituted:
@@ -617,10 +747,18 @@ def _cmd_learn(args: argparse.Namespace) -> None:
         "space": hlist.space,
         "tasks": len(hlist.provenance["tasks"]),
         "pool_size": hlist.provenance["pool_size"],
+        "norm_ref": _say_norm_ref(args.norm_ref, scores.norm_ref, scores.step0_tasks),
+        "norm_ref_step0_tasks": list(scores.step0_tasks),
         "length": len(hlist),
         "head": list(hlist.names[:10]),
         "objective_values": hlist.provenance["objective_values"][:10],
+        "improving_length": hlist.provenance["improving_length"],
     }
+    if hlist.provenance["improving_length"] < len(hlist):
+        report["note"] = (
+            f"the greedy objective stopped improving after {hlist.provenance['improving_length']} "
+            "entries; the rest of the list is the unused configs in index order (filler)"
+        )
     if args.bootstrap:
         stab = bootstrap_stability(
             scores.complete(),
@@ -653,6 +791,8 @@ def _task_splits(args: argparse.Namespace, tasks: list[str]):
 
 def _cmd_evaluate(args: argparse.Namespace) -> None:
     from hparam_lists.crossval import cross_validate, evaluate_hparam_list
+    from hparam_lists.evaluate import SPEEDUP_DEFINITION
+    from hparam_lists.normalize import resolve_norm_ref
 
     curves = _list_curves(args)
     ks = args.ks
@@ -663,6 +803,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
             report_split=args.report_split,
             score=args.score,
             replicas=args.replicas,
+            norm_ref=args.norm_ref,
             ks=ks,
             n_boot=args.n_boot,
             ci=args.ci,
@@ -670,6 +811,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         )
         out = {
             "mode": "list",
+            "norm_ref": _say_norm_ref(
+                args.norm_ref, resolve_norm_ref(curves, args.report_split, args.norm_ref)
+            ),
             "list": args.hparam_list,
             "excluded_tasks": list(excluded),
             **evaluation.to_dict(),
@@ -683,6 +827,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
             objective=_objective_from_args(args),
             score=args.score,
             replicas=args.replicas,
+            norm_ref=args.norm_ref,
             ks=ks or (1, 3, 10),
             n_boot=args.n_boot,
             ci=args.ci,
@@ -691,21 +836,31 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         result = cv.to_dict(n_boot=args.n_boot, ci=args.ci, seed=args.seed)
         out = {
             "mode": "cross_validation",
+            "norm_ref": _say_norm_ref(
+                args.norm_ref,
+                cv.folds[0].hlist.provenance["norm_ref"],
+                sorted({t for f in cv.folds for t in f.hlist.provenance["norm_ref_step0_tasks"]}),
+            ),
             "splits": args.splits,
             "learn_split": args.learn_split,
             "report_split": args.report_split,
             "n_folds": len(cv.folds),
             "pool_size": cv.folds[0].evaluation.pool_size,
             "ci_level": args.ci,
+            "speedup_definition": SPEEDUP_DEFINITION,
             # all held-out (fold, task) pairs together, each scored by a list learned without it
             "per_k": result["pooled"],
+            # the spread over folds (each fold's own speedup); per_k is the headline
             "summary": result["summary"],
             "folds": result["folds"],
         }
     if args.json:
         _print_json(out)
     else:
-        _print_evaluation_table(out["per_k"], f"{out['mode']} on {args.report_split}")
+        n_tasks = len(out["tasks"]) if "tasks" in out else sum(len(f["test"]) for f in out["folds"])
+        _print_evaluation_table(
+            out["per_k"], f"{out['mode']} on {args.report_split}", out["pool_size"], n_tasks
+        )
 
 
 def _cmd_compare(args: argparse.Namespace) -> None:
@@ -723,12 +878,19 @@ def _cmd_compare(args: argparse.Namespace) -> None:
     learned_on = {t for h in lists.values() for t in h.provenance.get("tasks", [])}
     held = [t for t in curves.tasks if t not in learned_on]
     if not held:
-        raise CLIError("every task of the curves was used to learn one of the lists")
+        raise CLIError(
+            "every task of the curves was used to learn one of the lists; compare on held-out "
+            "tasks (curves of tasks no list was learned on, chosen with --tasks)"
+        )
     for hlist in lists.values():
         if "split" in hlist.provenance:
             check_report_split(hlist.provenance["split"], args.report_split)
     scores = compute_scores(
-        curves.select_tasks(held), args.report_split, score=args.score, replicas=args.replicas
+        curves.select_tasks(held),
+        args.report_split,
+        score=args.score,
+        replicas=args.replicas,
+        norm_ref=args.norm_ref,
     )
     comparison = compare_lists(
         scores,
@@ -739,12 +901,21 @@ def _cmd_compare(args: argparse.Namespace) -> None:
         seed=args.seed,
     )
     out = comparison.to_dict()
+    out["norm_ref"] = _say_norm_ref(args.norm_ref, scores.norm_ref, scores.step0_tasks)
     out["excluded_tasks"] = sorted(learned_on & set(curves.tasks))
     if args.json:
         _print_json(out)
         return
-    for name, per_k in out["lists"].items():
-        _print_evaluation_table(per_k, f"{name} on {args.report_split}")
+    _print_comparison_table(out, args.report_split)
+
+
+def _write_text_atomic(path: str, text: str) -> None:
+    import os
+
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
 
 
 def _cmd_export(args: argparse.Namespace) -> None:
@@ -753,27 +924,73 @@ def _cmd_export(args: argparse.Namespace) -> None:
     if args.out:
         args.out = _check_out_path(args.out, "--out")  # before the work, not after it
     hlist = _load_hparam_list(args.hparam_list)
-    params = export.warm_start_params(hlist, args.n)
-    ranges = {
-        name: {"kind": p.kind, "low": p.low, "high": p.high}
-        if p.kind != "bool"
-        else {"kind": "bool"}
-        for name, p in export.search_space(hlist.space).items()
-    }
-    if args.format == "optuna":
-        out = {"format": "optuna", "space": hlist.space, "enqueue_trials": params}
-    else:
-        out = {"format": "ray", "space": hlist.space, "points_to_evaluate": params}
-    out["search_space"] = ranges
+    out = export.export_document(hlist, args.n, args.format)
     if args.out:
         _write_text_atomic(args.out, json.dumps(out, indent=1) + "\n")
     else:
         _print_json(out)
 
 
+def _cmd_curves(args: argparse.Namespace) -> None:
+    from hparam_lists.frames import load_curves_dataframe, write_curves_table
+
+    tasks = [t for t in args.tasks.split(",") if t] if args.tasks else None
+    try:
+        df = load_curves_dataframe(args.store, args.space, tasks)
+        path = write_curves_table(df, args.out)
+    except (OSError, ValueError, KeyError) as e:
+        raise CLIError(str(e.args[0]) if isinstance(e, KeyError) else str(e)) from None
+    print(
+        f"{len(df)} rows ({df['task'].nunique()} tasks, {df['config'].nunique()} configs) -> {path}"
+    )
+
+
+def _cmd_plot(args: argparse.Namespace) -> None:
+    from hparam_lists import plots
+
+    curves = _list_curves(args)
+    try:
+        if args.what == "curves":
+            if not args.task:
+                raise CLIError(
+                    f"plot curves needs --task (one of {', '.join(curves.tasks[:5])}, ...)"
+                )
+            entries: list[str] = []
+            if args.hparam_list:
+                hlist = _load_hparam_list(args.hparam_list)
+                entries = [n for n in hlist.names[: args.n] if n is not None]
+            fig = plots.task_curves_figure(
+                curves,
+                args.task,
+                split=args.report_split,
+                list_entries=entries,
+                list_name=args.hparam_list or "list",
+            )
+        else:
+            from hparam_lists.crossval import evaluate_hparam_list
+
+            if not args.hparam_list:
+                raise CLIError("plot list needs --list (a list name or JSON file)")
+            evaluation, _ = evaluate_hparam_list(
+                curves,
+                _load_hparam_list(args.hparam_list),
+                report_split=args.report_split,
+                score=args.score,
+                replicas=args.replicas,
+                ks=args.ks,
+                n_boot=args.n_boot,
+                seed=args.seed,
+            )
+            fig = plots.list_vs_random_figure(evaluation, title=args.hparam_list)
+        fig.savefig(args.out, dpi=120)
+    except (KeyError, ValueError, ImportError) as e:
+        raise CLIError(str(e.args[0]) if isinstance(e, KeyError) else str(e)) from None
+    print(f"wrote {args.out}")
+
+
 def _add_list_commands(sub: argparse._SubParsersAction) -> None:
     from hparam_lists.greedy import OBJECTIVES
-    from hparam_lists.normalize import REPLICA_MODES, SCORE_KINDS
+    from hparam_lists.normalize import NORM_REFS, REPLICA_MODES, SCORE_KINDS
 
     def curves_input(p: argparse.ArgumentParser) -> None:
         src = p.add_mutually_exclusive_group(required=True)
@@ -784,9 +1001,22 @@ def _add_list_commands(sub: argparse._SubParsersAction) -> None:
             "--taskset-json", metavar="DIR", help="directory of <task>.json TaskSet curve extracts"
         )
         src.add_argument("--npz", nargs="+", metavar="FILE", help="TaskSet's released npz files")
-        p.add_argument("--space", help="search space, e.g. nadamw_grid (needed with --store)")
+        src.add_argument(
+            "--suite", metavar="NAME", help="a packed curve suite by name or path (with --space)"
+        )
+        p.add_argument(
+            "--space", help="search space, e.g. nadamw_grid (needed with --store and --suite)"
+        )
         p.add_argument("--tasks", help="comma-separated task names (default: all)")
         p.add_argument("--score", choices=SCORE_KINDS, default="mean", help="per-config score")
+        p.add_argument(
+            "--norm-ref",
+            choices=NORM_REFS,
+            default="auto",
+            help="what a normalized loss of 1 is: zero = the zero optimizer's loss (all weights "
+            "0), step0 = the median initial loss; auto (default) = zero when every task has the "
+            "zero curve, else step0",
+        )
         p.add_argument(
             "--replicas", choices=REPLICA_MODES, default="mean", help="average seeds or keep each"
         )
@@ -853,6 +1083,36 @@ def _add_list_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=["optuna", "ray"], required=True)
     p.add_argument("--out", help="write the JSON here instead of printing it")
     p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser(
+        "curves",
+        help="export a store's curves as a tidy table (.parquet or .csv)",
+        description="Columns: task, config, one per hyperparameter, seed, step, split, loss. "
+        "In Python: hparam_lists.frames.load_curves_dataframe(store, space, tasks).",
+    )
+    p.add_argument("--store", required=True, metavar="DIR", help="a taskset-torch curve store")
+    p.add_argument("--space", required=True, help="search space, e.g. nadamw_grid")
+    p.add_argument("--tasks", help="comma-separated task names (default: all)")
+    p.add_argument("--out", required=True, help="output file, .parquet or .csv")
+    p.set_defaults(func=_cmd_curves)
+
+    p = sub.add_parser(
+        "plot",
+        help="draw a task's curves (plot curves) or a list vs random search (plot list)",
+    )
+    p.add_argument("what", choices=["curves", "list"])
+    curves_input(p)
+    p.add_argument("--task", help="plot curves: the task to draw")
+    p.add_argument("--list", dest="hparam_list", help="a list name (opt_list) or JSON file")
+    p.add_argument("--n", type=int, default=3, help="plot curves: list entries to draw (default 3)")
+    p.add_argument(
+        "--report-split", default="valid_outer", help="split to plot (default valid_outer)"
+    )
+    p.add_argument("--ks", type=parse_int_set, default=None, help="plot list: k values")
+    p.add_argument("--n-boot", type=int, default=1000, help="plot list: bootstrap samples")
+    p.add_argument("--seed", type=int, default=0, help="plot list: bootstrap seed")
+    p.add_argument("--out", required=True, help="image file (.png, .pdf, .svg)")
+    p.set_defaults(func=_cmd_plot)
 
 
 # --- end of hparam_lists commands ---
@@ -965,16 +1225,126 @@ def _add_transfer_command(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_transfer)
 
 
+def _cmd_download(args: argparse.Namespace) -> int:
+    from taskset_torch.download import DEFAULT_BASE_URL, DownloadError, download_curves
+
+    if not args.all and not args.tasks:
+        raise CLIError("give --tasks NAME ... or --all (every task in TaskSet's task_names.txt)")
+    try:
+        rep = download_curves(
+            args.store,
+            args.space,
+            None if args.all else args.tasks,
+            base_url=args.base_url or DEFAULT_BASE_URL,
+            retries=args.retries,
+            progress=not args.quiet,
+        )
+    except ValueError as e:
+        raise CLIError(str(e)) from None
+    except DownloadError as e:
+        raise CLIError(
+            f"{e}\nfinished files are kept; rerun the same command to resume", code=1
+        ) from None
+    mb = rep.bytes / 2**20
+    print(
+        f"{len(rep.fetched)} files downloaded ({mb:.1f} MiB), {len(rep.present)} already in "
+        f"{args.store}"
+    )
+    return 0
+
+
+def _add_download_command(sub: argparse._SubParsersAction) -> None:
+    from taskset_torch.download import DEFAULT_BASE_URL, RELEASED_SPACES
+
+    p = sub.add_parser(
+        "download",
+        help="fetch TaskSet's released curves (<task>/<space>_1k_10000_replica5.npz) into a store",
+        description="Fetch TaskSet's released curves over HTTPS into a curve store: resumable "
+        "(rerun the same command), each file validated before it counts, retries with backoff.",
+    )
+    p.add_argument("--space", required=True, help=f"one of {', '.join(RELEASED_SPACES)}")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--tasks", nargs="+", metavar="TASK", help="task names to fetch")
+    g.add_argument("--all", action="store_true", help="every task of TaskSet's task_names.txt")
+    p.add_argument("--store", required=True, help="curve store directory")
+    p.add_argument(
+        "--base-url", default=None, help=f"base URL or mirror (default {DEFAULT_BASE_URL})"
+    )
+    p.add_argument("--retries", type=int, default=4, help="retries per file (default 4)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_download)
+
+
+def _cmd_suite_generate(args: argparse.Namespace) -> int:
+    from taskset_torch.suite import generate_suite, read_spec
+
+    try:
+        spec = read_spec(args.spec)
+    except ValueError as e:
+        raise CLIError(str(e)) from None
+    extra = ["--device", args.device, "--backend", args.backend]
+    if args.ray_address:
+        extra += ["--ray-address", args.ray_address]
+    if args.quiet:
+        extra.append("--quiet")
+    return generate_suite(spec, args.store, extra_args=extra)
+
+
+def _cmd_suite_pack(args: argparse.Namespace) -> int:
+    from taskset_torch.suite import pack_suite, read_spec
+
+    try:
+        spec = read_spec(args.spec)
+        out = args.out or f"{spec.name}.npz"
+        path = pack_suite(spec, args.store, out, allow_missing=args.allow_missing)
+    except ValueError as e:  # CurveStoreError is a ValueError
+        raise CLIError(str(e)) from None
+    print(f"wrote {path} ({path.stat().st_size / 2**20:.2f} MiB)")
+    return 0
+
+
+def _add_suite_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "suite",
+        help="generate a curve suite from its JSON spec, and pack it into one compact file",
+        description="A suite spec (JSON: name, tasks, spaces with config seeds, seeds, protocol) "
+        "names curves to generate; `pack` ships them as float16 in one .npz that "
+        "`load_suite(name)` and `learn/evaluate --suite NAME` read like a store.",
+    )
+    ssub = p.add_subparsers(dest="suite_command", required=True)
+    q = ssub.add_parser("generate", help="train the suite into a store (resumable)")
+    q.add_argument("spec", help="suite spec JSON, e.g. experiments/suites/taskset-torch-v1.json")
+    q.add_argument("--store", required=True, help="curve store directory")
+    q.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    q.add_argument("--backend", choices=["local", "ray"], default="local")
+    q.add_argument("--ray-address", default=None, help="Ray cluster address")
+    q.add_argument("--quiet", action="store_true", help="no progress bars")
+    q.set_defaults(func=_cmd_suite_generate)
+    q = ssub.add_parser("pack", help="pack the suite's curves from a store into one .npz")
+    q.add_argument("spec", help="suite spec JSON")
+    q.add_argument("--store", required=True, help="curve store directory")
+    q.add_argument("--out", default=None, help="output file (default <name>.npz)")
+    q.add_argument(
+        "--allow-missing", action="store_true", help="pack what exists; missing runs are NaN"
+    )
+    q.set_defaults(func=_cmd_suite_pack)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="taskset-torch",
         description="TaskSet in PyTorch: tasks, training curves and learned hyperparameter lists.",
     )
+    from taskset_torch import __version__
+
+    parser.add_argument("--version", action="version", version=f"taskset-torch {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_task_commands(sub)
     _add_list_commands(sub)
     _add_data_commands(sub)
     _add_transfer_command(sub)
+    _add_download_command(sub)
+    _add_suite_commands(sub)
     return parser
 
 
@@ -1046,7 +1416,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{prefix}: warning: {message}", file=sys.stderr
             )
             _apply_data_env()  # every command that loads data sees the environment's settings
-            args.func(args)
+            rc = args.func(args)
     except KeyboardInterrupt:
         print("interrupted; finished work is kept and a rerun resumes", file=sys.stderr)
         return 130
@@ -1063,7 +1433,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code, text = found
         print(f"{prefix}: error: {text}", file=sys.stderr)
         return code
-    return 0
+    return rc if isinstance(rc, int) else 0
 
 
 if __name__ == "__main__":

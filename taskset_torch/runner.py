@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 import taskset_torch
+from taskset_torch.optimizers.zero import ZERO
 from taskset_torch.training import TrainConfig, TrainResult, train_configs
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "run_units",
     "run_protocol",
     "missing_units",
+    "zero_units",
     "UnitResult",
 ]
 
@@ -73,6 +75,8 @@ class Unit:
 
     @property
     def config_names(self) -> list[str]:
+        if self.space == ZERO:  # the zero optimizer: one config, no seed number
+            return [ZERO]
         return [f"{self.space}_seed{s}" for s in self.config_seeds]
 
 
@@ -98,6 +102,12 @@ def plan(
     return [Unit(t, space, s, ch) for t in task_list for s in seed_list for ch in chunks]
 
 
+def zero_units(tasks: Sequence[str], seeds: Sequence[int]) -> list[Unit]:
+    """One unit per (task, seed) recording the ``zero`` optimizer's curve (the normalization
+    reference; evaluations only, no training steps)."""
+    return [Unit(t, ZERO, int(s), (0,)) for t in tasks for s in sorted(set(seeds))]
+
+
 @dataclasses.dataclass
 class UnitResult:
     unit: Unit
@@ -117,11 +127,16 @@ def compute_unit(
     """Build the task and the configs of ``unit`` and train them; nothing is written."""
     from taskset_torch.optimizers import get_space
     from taskset_torch.tasks.registry import build_task
+    from taskset_torch.training import zero_curve
 
-    space = get_space(unit.space)
-    hparams = [space.sample(s) for s in unit.config_seeds]
     task = build_task(unit.task)
-    res, programs = _train_fitting(task, unit, hparams, config, progress)
+    if unit.space == ZERO:
+        hparams: list[dict[str, Any]] = [{}]
+        res, programs = zero_curve(task, seed=unit.seed, config=config), 1
+    else:
+        space = get_space(unit.space)
+        hparams = [space.sample(s) for s in unit.config_seeds]
+        res, programs = _train_fitting(task, unit, hparams, config, progress)
     meta = {
         "code_version": taskset_torch.__version__,
         "torch_version": torch.__version__,
@@ -130,6 +145,7 @@ def compute_unit(
         "eval_every": config.eval_every,
         "eval_batches": config.eval_batches,
         "device": config.device,
+        "randomness": "independent" if config.independent else "shared",
         "configs_per_program": max(len(hparams) // programs, 1),
         "programs": programs,
         "num_params": task.num_params(),
@@ -190,6 +206,7 @@ def _train_fitting(
         reported += part
         progress(part)
 
+    ids = list(unit.config_seeds)
     try:
         res = train_configs(
             task,
@@ -198,8 +215,9 @@ def _train_fitting(
             seed=unit.seed,
             config=config,
             progress=report if progress is not None else None,
+            config_ids=ids,
         )
-        return res, 1
+        return res, len(hparams) if config.independent else 1
     except Exception as e:
         if not _is_oom(e) or len(hparams) == 1:
             raise
@@ -211,9 +229,11 @@ def _train_fitting(
         torch.cuda.empty_cache()
     half = len(hparams) // 2
     part = share / len(hparams)
-    a, na = _train_fitting(task, unit, hparams[:half], config, progress, part * half)
+    first = dataclasses.replace(unit, config_seeds=unit.config_seeds[:half])
+    second = dataclasses.replace(unit, config_seeds=unit.config_seeds[half:])
+    a, na = _train_fitting(task, first, hparams[:half], config, progress, part * half)
     b, nb = _train_fitting(
-        task, unit, hparams[half:], config, progress, part * (len(hparams) - half)
+        task, second, hparams[half:], config, progress, part * (len(hparams) - half)
     )
     both = TrainResult(
         steps=a.steps,
@@ -270,6 +290,9 @@ def missing_units(
                     on_note(f"set aside broken unit {path} -> {dest} ({reason}); recomputing it")
             scans[key] = scan
         done = scans[key].done.get(u.seed, set())
+        if u.space == ZERO:  # one curve per (task, seed), no config seeds
+            out.append((u, None if ZERO in done else u))
+            continue
         todo = tuple(c for c, n in zip(u.config_seeds, u.config_names) if n not in done)
         out.append((u, dataclasses.replace(u, config_seeds=todo) if todo else None))
     return out
@@ -367,7 +390,7 @@ def run_units(
         for ref in done:
             planned = pending.pop(ref)
             _write(store, ray.get(ref), config)
-            if on_step:
+            if on_step and planned.space != ZERO:
                 on_step(config.training_steps)
             if on_unit:
                 on_unit(planned, False)

@@ -80,6 +80,7 @@ GEN_ARGS = [
     "--eval-batches",
     "2",
     "--quiet",
+    "--no-zero",  # the zero optimizer's units are tested in test_normalize_ref.py
 ]
 
 

@@ -1,4 +1,4 @@
-"""The one-command scripts users run: paper figures (tiny settings)."""
+"""The one-command scripts users run: paper figures from a store and from TaskSet's JSON layout."""
 
 from __future__ import annotations
 
@@ -7,26 +7,119 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pytest
+
+from taskset_torch.cli import main as cli
+
 REPO = Path(__file__).resolve().parents[1]
+FIGURES = (
+    "search_spaces",
+    "family_generalization",
+    "normalized_loss_by_family",
+    "num_train_tasks",
+    "list_hparams",
+    "task_similarity",
+    "task_census",
+)
 
 
-def test_paper_figures_writes_every_figure_and_its_numbers(tmp_path):
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    root = tmp_path_factory.mktemp("figstore")
+    for space in ("nadamw_grid", "adam1p_wide_grid"):
+        rc = cli(
+            [
+                "generate",
+                "--family",
+                "quadratic",
+                "--family",
+                "losg_tasks",
+                "--task-seeds",
+                "1-4",
+                "--space",
+                space,
+                "--configs",
+                "0-11",
+                "--steps",
+                "30",
+                "--eval-every",
+                "10",
+                "--eval-batches",
+                "1",
+                "--store",
+                str(root),
+                "--quiet",
+            ]
+        )
+        assert rc == 0
+    return root
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, str(REPO / "experiments" / "paper_figures.py"), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=REPO)
+
+
+def test_paper_figures_from_a_store_writes_every_figure_and_its_numbers(store, tmp_path):
     out = tmp_path / "figs"
-    cmd = [
-        sys.executable,
-        str(REPO / "experiments" / "paper_figures.py"),
-        "--out",
-        str(out),
-        "--census-seeds",
-        "2",
-    ]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=REPO)
+    done = _run("--out", str(out), "--store", str(store), "--n-boot", "20", "--repeats", "2")
     assert done.returncode == 0, done.stderr
-    assert (out / "opt_list_hparams.png").stat().st_size > 10_000
-    assert (out / "task_census.png").stat().st_size > 10_000
-    census = json.loads((out / "task_census.json").read_text())
-    assert len(census) == 2 * 12 and all(r["num_params"] > 0 for r in census)
-    numbers = json.loads((out / "numbers.json").read_text())
-    if (out / "list_vs_random.png").exists():  # only where TaskSet's real curves are present
-        per_k = numbers["list_vs_random"]["per_k"]
-        assert per_k[0]["k"] == 1 and per_k[0]["list_loss"] < per_k[0]["random_loss"]
+    for stem in FIGURES:
+        assert (out / f"{stem}.png").stat().st_size > 10_000, stem
+        numbers = json.loads((out / f"{stem}.json").read_text())
+        assert numbers["source"] == f"store {store} (8 tasks)", stem
+    spaces = json.loads((out / "search_spaces.json").read_text())
+    assert set(spaces) == {"source", "nadamw_grid", "adam1p_wide_grid"}
+    per_k = spaces["nadamw_grid"]["pooled"]["per_k"]
+    assert [r["k"] for r in per_k] == [1, 2, 3, 5, 10]
+    # best-so-far losses cannot rise with more trials
+    assert np.all(np.diff([r["list_loss"] for r in per_k]) <= 1e-12)
+    assert np.all(np.diff([r["random_loss"] for r in per_k]) <= 1e-12)
+    fam = json.loads((out / "family_generalization.json").read_text())
+    assert set(fam) == {"source", "quadratic_family", "losg_tasks_family"}
+    census = json.loads((out / "task_census.json").read_text())["tasks"]
+    assert len(census) == 8 and all(r["num_params"] > 0 for r in census.values())
+    assert all(r["seconds_per_step"] > 0 for r in census.values())
+    sim = json.loads((out / "task_similarity.json").read_text())
+    assert len(sim["tasks"]) == 8 and 0 < sum(sim["explained_variance"]) <= 1 + 1e-9
+
+
+def test_paper_figures_from_taskset_json_layout(tmp_path):
+    # a small directory in the real extract's layout (see hparam_lists.importers)
+    rng = np.random.default_rng(0)
+    src = tmp_path / "real"
+    src.mkdir()
+    for t in range(4):
+        rows = []
+        for i in range(12):
+            curve = (0.69 * np.exp(-rng.random() * np.linspace(0, 3, 51))).tolist()
+            rows.append(
+                {
+                    "hp": {
+                        "learning_rate": 1e-3 * (i + 1),
+                        "beta1": 0.9,
+                        "beta2": 0.999,
+                        "epsilon": 1e-8,
+                        "l1": 0.0,
+                        "l2": 0.0,
+                        "linear_decay": 0.0,
+                        "exponential_decay": 0.0,
+                    },
+                    "train": {"loss": curve},
+                    "valid": {"loss": curve},
+                    "test": {"loss": curve},
+                }
+            )
+        (src / f"FixedTextRNNClassification_imdb_task{t}_bs64.json").write_text(json.dumps(rows))
+    out = tmp_path / "figs"
+    done = _run("--out", str(out), "--taskset-json", str(src), "--n-boot", "20", "--repeats", "2")
+    assert done.returncode == 0, done.stderr
+    assert (out / "search_spaces.png").stat().st_size > 10_000
+    spaces = json.loads((out / "search_spaces.json").read_text())
+    assert spaces["source"].startswith("TaskSet's real curves (4 tasks x 12 adam8p)")
+
+
+def test_paper_figures_says_what_is_missing(tmp_path):
+    done = _run("--out", str(tmp_path), "--suite", "no-such-suite")
+    assert done.returncode != 0 and "unknown suite 'no-such-suite'" in done.stderr

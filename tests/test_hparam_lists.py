@@ -414,7 +414,7 @@ def test_cross_validation_beats_random_search_on_structured_tasks():
         assert fold.evaluation.tasks == fold.split.test
     summary = cv.summary()
     assert [row["k"] for row in summary] == [1, 3]
-    assert summary[0]["median_speedup"] > 1.0
+    assert summary[0]["fold_median_speedup"] > 1.0
     pooled = cv.pooled(n_boot=50)
     assert sorted(pooled.tasks) == sorted(curves.tasks)
     assert cv.to_dict(n_boot=20)["pooled"][0]["k"] == 1

@@ -162,6 +162,7 @@ def test_protocol_holds_every_train_config_field_but_the_device():
         "training_steps": 10000,
         "eval_every": 200,
         "eval_batches": 50,
+        "independent": False,
         "randomness": "shared",
     }
     assert p["data_sources"] == [{"dataset": "d", "kind": "real"}] and "code_version" in p

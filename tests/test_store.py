@@ -608,12 +608,17 @@ def test_scan_tells_done_configs_from_broken_files_which_are_set_aside(tmp_path)
     empty = store.unit_path("t", SPACE, 1, [f"{SPACE}_seed5"])
     empty.write_bytes(b"")  # a zero-byte unit: existed, yet holds nothing
     broken.write_bytes(broken.read_bytes()[:-40])  # cut short
+    flipped = _write(store, "t", 2, [0])
+    data = bytearray(flipped.read_bytes())
+    data[data.find(b"values.npy") + 200] ^= 0xFF  # one flipped byte: the zip CRC tells
+    flipped.write_bytes(bytes(data))
     assert not store.has_unit("t", SPACE, 1, [f"{SPACE}_seed5"])
     assert not store.has_unit("t", SPACE, 0, [f"{SPACE}_seed2", f"{SPACE}_seed3"])
     assert store.has_unit("t", SPACE, 0, [f"{SPACE}_seed0", f"{SPACE}_seed1"])
     scan = store.scan("t", SPACE)
     assert scan.done == {0: {f"{SPACE}_seed0", f"{SPACE}_seed1"}, 1: {f"{SPACE}_seed0"}}
-    assert sorted(p for p, _ in scan.broken) == sorted([broken, empty])
+    assert sorted(p for p, _ in scan.broken) == sorted([broken, empty, flipped])
+    assert "Bad CRC-32" in dict(scan.broken)[flipped]
     with pytest.raises(CurveStoreError, match="sets broken units aside"):
         store.read("t", SPACE)
     for path, _ in scan.broken:

@@ -5,10 +5,9 @@ TaskSet's hand-designed sequence tasks construct ``snt.LSTM(n)``, ``snt.GRU(n)``
 as the ``[core, args]`` specs of :mod:`taskset_torch.tasks.rnn` (the sampled families' cores), so
 fixed and sampled tasks share one implementation:
 
-- ``snt.Linear`` / LSTM gate weights: ``truncated_normal(stddev=1/sqrt(fan_in))`` cut at two
-  stddevs (``create_linear_initializer``). :func:`~taskset_torch.tasks.layers.initialize`'s
-  ``variance_scaling`` draws the same distribution with ``scale = TRUNC_STD**2`` (it divides its
-  stddev by the truncated normal's own stddev, ``TRUNC_STD``). Linear biases start at zero.
+- ``snt.Linear`` / LSTM gate weights and biases: ``truncated_normal(stddev=1/sqrt(fan_in))`` cut
+  at two stddevs (``create_linear_initializer``), the ``sonnet_default`` initializer of
+  :func:`~taskset_torch.tasks.layers.initialize`. ``snt.Linear`` biases start at zero.
 - ``snt.GRU``: no initializer is passed to ``tf.get_variable``, so every weight and bias is
   ``glorot_uniform`` (TF's default).
 - ``snt.VanillaRNN``: two ``snt.Linear`` (input-to-hidden, hidden-to-hidden), zero biases,
@@ -28,7 +27,7 @@ TRUNC_STD: float = math.sqrt(
     1.0 - 4.0 * math.exp(-2.0) / math.sqrt(2.0 * math.pi) / math.erf(math.sqrt(2.0))
 )
 #: Sonnet 1's default Linear initializer, truncated_normal(1/sqrt(fan_in)), as an init spec.
-SNT_LINEAR_INIT: list[Any] = ["variance_scaling", TRUNC_STD**2]
+SNT_LINEAR_INIT: list[Any] = ["sonnet_default", None]
 GLOROT_UNIFORM: list[Any] = ["glorot_uniform", None]
 
 #: TaskSet's core names in task names -> our core.

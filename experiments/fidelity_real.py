@@ -1,0 +1,297 @@
+"""Fidelity: our curves against TaskSet's real curves, same task and same adam8p configs.
+
+For each task of a directory of TaskSet curve files (the public ``<task>.json`` layout, row i =
+``adam8p_wide_grid_seed<i>``, curves = means over 5 replicas), pick ``--configs`` configs spread
+over the range of TaskSet's valid_inner loss at ``--steps`` (stratified by rank, seeded, the
+diverging ones included as the worst stratum), train them with our task (resumable through the
+curve store) and compare at the same steps:
+
+- Spearman rank correlation over configs of the valid_inner loss at the last step, over all picked
+  configs and over those that trained (TaskSet's loss below its step-0 loss); a non-finite loss
+  ranks worst (ties share their mean rank);
+- mean absolute and relative loss difference at steps 0, 1000, 2000, ... (configs finite in both);
+- one figure per task: our final loss vs TaskSet's (one point per config) and both curves of 4.
+
+Prints a table, then as its last line one JSON object
+``{"tasks": {"<task>": {"spearman", "spearman_trained", "mae_last", ...}}, "median_spearman", ...}``.
+
+    python experiments/fidelity_real.py --tasks FixedTextRNNClassification_imdb_patch32_GRU128_bs128 \
+        --configs 32 --steps 2000 --eval-batches 50 [--device cuda] [--store runs/fidelity]
+
+``--stand-in TASK`` trains TASK in place of every TaskSet task (a cheap check of the pipeline).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from hparam_lists.importers import read_taskset_json
+from taskset_torch.runner import plan, run_units
+from taskset_torch.store import CurveStore
+from taskset_torch.training import TrainConfig
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "taskset_real"
+SPACE = "adam8p_wide_grid"
+TASKSET_EVAL_EVERY = 200  # the released curves' points: steps 0, 200, ..., 10000
+VALID_INNER = 1
+
+
+def stratified_pick(final: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """``n`` config indices, one drawn uniformly from each of ``n`` equal rank strata of ``final``
+    (non-finite = worst, so diverging configs form the top strata); sorted."""
+    if not 1 <= n <= len(final):
+        raise ValueError(f"--configs must be between 1 and {len(final)}, got {n}")
+    key = np.where(np.isfinite(final), final, np.inf)
+    order = np.argsort(key, kind="stable")
+    edges = np.linspace(0, len(final), n + 1).round().astype(int)
+    rng = np.random.default_rng(seed)
+    picks = [order[rng.integers(lo, hi)] for lo, hi in zip(edges[:-1], edges[1:])]
+    return np.sort(np.asarray(picks, dtype=np.int64))
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    """Ranks 1..n with ties sharing their mean rank; non-finite values tie as the worst."""
+    key = np.where(np.isfinite(x), x, np.inf)
+    order = np.argsort(key, kind="stable")
+    ranks = np.empty(len(x))
+    sorted_key = key[order]
+    i = 0
+    while i < len(x):
+        j = i
+        while j + 1 < len(x) and sorted_key[j + 1] == sorted_key[i]:
+            j += 1
+        ranks[order[i : j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    return ranks
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rho of two loss vectors (non-finite = worst); NaN if either is constant."""
+    if len(a) < 2:
+        return math.nan
+    ra, rb = _ranks(np.asarray(a, float)), _ranks(np.asarray(b, float))
+    if np.ptp(ra) == 0 or np.ptp(rb) == 0:
+        return math.nan
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def differences(ours: np.ndarray, theirs: np.ndarray) -> tuple[float, float, int]:
+    """(mean |ours - theirs|, mean |ours - theirs| / |theirs|, n) over configs finite in both."""
+    ok = np.isfinite(ours) & np.isfinite(theirs)
+    if not ok.any():
+        return math.nan, math.nan, 0
+    d = np.abs(ours[ok] - theirs[ok])
+    return float(d.mean()), float((d / np.maximum(np.abs(theirs[ok]), 1e-12)).mean()), int(ok.sum())
+
+
+def compare_task(ours: np.ndarray, theirs: np.ndarray, steps: np.ndarray) -> dict:
+    """Metrics of one task. ``ours``/``theirs``: valid_inner ``[config, step]`` at ``steps``."""
+    last_o, last_t = ours[:, -1], theirs[:, -1]
+    trained = np.isfinite(last_t) & np.isfinite(theirs[:, 0]) & (last_t < theirs[:, 0])
+    at = [i for i, s in enumerate(steps) if s % 1000 == 0 or i == len(steps) - 1]
+    diffs = {}
+    for i in at:
+        mae, rel, n = differences(ours[:, i], theirs[:, i])
+        diffs[int(steps[i])] = {"mae": mae, "rel": rel, "n": n}
+    mae_last = diffs[int(steps[-1])]["mae"]
+    return {
+        "n_configs": len(last_o),
+        "spearman": spearman(last_o, last_t),
+        "spearman_trained": spearman(last_o[trained], last_t[trained]),
+        "n_trained": int(trained.sum()),
+        "mae_last": mae_last,
+        "rel_last": diffs[int(steps[-1])]["rel"],
+        "diverged_ours": int((~np.isfinite(last_o)).sum()),
+        "diverged_taskset": int((~np.isfinite(last_t)).sum()),
+        "step0_ours": float(np.nanmedian(ours[:, 0])) if np.isfinite(ours[:, 0]).any() else None,
+        "step0_taskset": float(np.nanmedian(theirs[:, 0])),
+        "by_step": diffs,
+    }
+
+
+def figure(task: str, ours: np.ndarray, theirs: np.ndarray, steps: np.ndarray, path: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise SystemExit("figures need matplotlib: pip install 'taskset-torch[plots]'") from None
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    ok = np.isfinite(ours[:, -1]) & np.isfinite(theirs[:, -1])
+    a.scatter(theirs[ok, -1], ours[ok, -1], s=12)
+    if ok.any():
+        lo = min(theirs[ok, -1].min(), ours[ok, -1].min())
+        hi = max(theirs[ok, -1].max(), ours[ok, -1].max())
+        a.plot([lo, hi], [lo, hi], "k--", lw=0.8)
+    a.set(
+        xscale="log",
+        yscale="log",
+        xlabel=f"TaskSet valid_inner loss at step {int(steps[-1])}",
+        ylabel="ours",
+        title=f"{int(ok.sum())}/{len(ok)} configs finite in both",
+    )
+    finite_t = np.flatnonzero(np.isfinite(theirs[:, -1]))
+    if len(finite_t):
+        order = finite_t[np.argsort(theirs[finite_t, -1])]
+        show = order[np.linspace(0, len(order) - 1, min(4, len(order))).round().astype(int)]
+        for j, c in enumerate(dict.fromkeys(show.tolist())):
+            color = f"C{j}"
+            b.plot(steps, theirs[c], color=color, label=f"config {c}: TaskSet")
+            b.plot(steps, ours[c], color=color, ls="--", label="ours")
+    b.set(yscale="log", xlabel="step", ylabel="valid_inner loss", title=task[:60])
+    b.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def _nan_to_none(obj):
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _nan_to_none(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_nan_to_none(v) for v in obj]
+    return obj
+
+
+def _fmt(x) -> str:
+    return "nan" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.3f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--taskset-json", type=Path, default=DEFAULT_DATA, help="dir of <task>.json")
+    p.add_argument("--tasks", help="comma-separated task names (default: every file)")
+    p.add_argument("--configs", type=int, default=32, help="configs per task (default 32)")
+    p.add_argument("--steps", type=int, default=2000, help="training steps (10000 = TaskSet's)")
+    p.add_argument("--eval-batches", type=int, default=50, help="batches per evaluation point")
+    p.add_argument("--seeds", type=int, default=1, help="our replicas per config (TaskSet: 5)")
+    p.add_argument("--pick-seed", type=int, default=0, help="seed of the stratified config pick")
+    p.add_argument("--store", type=Path, default=Path("runs/fidelity"), help="curve store")
+    p.add_argument("--chunk", type=int, default=32, help="configs trained together")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--independent", action="store_true", help="per-config init and batches")
+    p.add_argument("--figures", type=Path, help="figure directory (default: <store>/figures)")
+    p.add_argument("--stand-in", help="train this task in place of every TaskSet task")
+    args = p.parse_args(argv)
+
+    if args.steps < TASKSET_EVAL_EVERY or args.steps % TASKSET_EVAL_EVERY:
+        p.error(f"--steps must be a positive multiple of {TASKSET_EVAL_EVERY} (TaskSet's points)")
+    if args.seeds < 1:
+        p.error("--seeds must be >= 1")
+    if args.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            p.error("--device cuda was asked for but torch sees no CUDA device")
+    tasks = [t for t in args.tasks.split(",") if t] if args.tasks else None
+    try:
+        real = read_taskset_json(args.taskset_json, tasks=tasks, space=SPACE)
+    except (OSError, ValueError) as e:
+        p.error(str(e))
+    n_points = real.values.shape[3]
+    if args.steps // TASKSET_EVAL_EVERY >= n_points:
+        p.error(f"--steps {args.steps} is past TaskSet's last point ({real.steps[-1]})")
+    cfg = TrainConfig(
+        training_steps=args.steps,
+        eval_every=TASKSET_EVAL_EVERY,
+        eval_batches=args.eval_batches,
+        device=args.device,
+        independent=args.independent,
+    )
+    store = CurveStore(args.store)
+    fig_dir = args.figures or args.store / "figures"
+    steps = np.arange(0, args.steps + 1, TASKSET_EVAL_EVERY)
+    at = steps // TASKSET_EVAL_EVERY
+    results: dict[str, dict] = {}
+    for t, task in enumerate(real.tasks):
+        theirs_all = real.values[t, :, 0, :, VALID_INNER].astype(np.float64)  # [config, point]
+        picked = stratified_pick(theirs_all[:, at[-1]], args.configs, args.pick_seed + t)
+        ours_task = args.stand_in or task
+        units = plan([ours_task], SPACE, picked.tolist(), list(range(args.seeds)), args.chunk)
+        t0 = time.time()
+        try:
+            computed = run_units(units, store, cfg)
+        except (KeyError, ValueError) as e:
+            print(f"{task}: cannot train {ours_task!r}: {e}", file=sys.stderr)
+            return 2
+        curves = store.read(ours_task, SPACE)
+        index = {n: i for i, n in enumerate(curves.config_names)}
+        rows = [index[f"{SPACE}_seed{c}"] for c in picked]
+        step_pos = [curves.steps.tolist().index(s) for s in steps]
+        mine = curves.values[rows][:, :, step_pos, VALID_INNER].astype(np.float64)
+        ours = mine.mean(axis=1)  # over seeds; a diverged replica makes the mean NaN (TaskSet's)
+        theirs = theirs_all[picked][:, at]
+        res = compare_task(ours, theirs, steps)
+        res.update(
+            trained_here=computed,
+            wall_s=round(time.time() - t0, 1),
+            ours_task=ours_task,
+            data_sources=curves.data_sources,
+        )
+        results[task] = res
+        figure(task, ours, theirs, steps, fig_dir / f"{task}.png")
+
+    spears = [r["spearman"] for r in results.values()]
+    median = float(np.nanmedian(spears)) if np.isfinite(spears).any() else math.nan
+    by = [int(s) for s in next(iter(results.values()))["by_step"]]
+    head = f"{'task':<58} {'n':>3} {'rho':>6} {'rho_tr':>6} {'n_tr':>4}"
+    head += "".join(f" {'mae@' + str(s):>9}" for s in by) + f" {'rel_last':>8} {'div o/t':>7}"
+    print(
+        f"fidelity: {len(results)} tasks, {args.configs} {SPACE} configs each, {args.steps} steps, "
+        f"{args.eval_batches} eval batches, {args.seeds} seed(s), device {args.device}, "
+        f"randomness {'independent' if args.independent else 'shared'}"
+    )
+    print(head)
+    for task, r in results.items():
+        line = f"{task[:58]:<58} {r['n_configs']:>3} {_fmt(r['spearman']):>6} "
+        line += f"{_fmt(r['spearman_trained']):>6} {r['n_trained']:>4}"
+        line += "".join(f" {_fmt(r['by_step'][s]['mae']):>9}" for s in by)
+        line += f" {_fmt(r['rel_last']):>8} {r['diverged_ours']:>3}/{r['diverged_taskset']:<3}"
+        print(line)
+    summary = {
+        "tasks": {
+            t: {
+                "spearman": r["spearman"],
+                "spearman_trained": r["spearman_trained"],
+                "mae_last": r["mae_last"],
+                "rel_last": r["rel_last"],
+                "n_trained": r["n_trained"],
+                "step0_ours": r["step0_ours"],
+                "step0_taskset": r["step0_taskset"],
+            }
+            for t, r in results.items()
+        },
+        "median_spearman": median,
+        "protocol": {
+            "steps": args.steps,
+            "configs": args.configs,
+            "eval_batches": args.eval_batches,
+            "seeds": args.seeds,
+            "device": args.device,
+            "randomness": "independent" if args.independent else "shared",
+        },
+    }
+    out = args.store / "fidelity.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(".fidelity.json.tmp")
+    tmp.write_text(json.dumps(_nan_to_none({**summary, "details": results}), indent=1))
+    tmp.replace(out)
+    print(json.dumps(_nan_to_none(summary)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

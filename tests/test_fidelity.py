@@ -1,0 +1,98 @@
+"""experiments/fidelity_real.py on a tiny store and a fake TaskSet JSON directory."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "experiments"))
+import fidelity_real as fr  # noqa: E402
+
+from taskset_torch.optimizers import get_space  # noqa: E402
+from taskset_torch.runner import plan, run_units  # noqa: E402
+from taskset_torch.store import CurveStore  # noqa: E402
+from taskset_torch.training import TrainConfig  # noqa: E402
+
+STAND_IN = "quadratic_family_seed106"
+CFG = TrainConfig(training_steps=200, eval_every=200, eval_batches=1)
+KEYS = (("train", 0), ("valid", 1), ("test", 2))  # the JSON layout's keys -> our split index
+
+
+def test_spearman_ranks_non_finite_as_worst_and_ties_share_ranks():
+    assert fr.spearman(np.array([1.0, 2, 3]), np.array([10.0, 20, 30])) == pytest.approx(1.0)
+    assert fr.spearman(np.array([1.0, 2, 3]), np.array([3.0, 2, 1])) == pytest.approx(-1.0)
+    # nan and inf both rank as the worst, tied.
+    a = np.array([1.0, 2.0, np.nan, np.inf])
+    b = np.array([1.0, 2.0, 5.0, 5.0])
+    assert fr.spearman(a, b) == pytest.approx(1.0)
+    assert np.isnan(fr.spearman(np.ones(3), np.arange(3.0)))
+
+
+def test_stratified_pick_spans_the_range_including_diverged():
+    final = np.concatenate([np.linspace(0.1, 1.0, 90), np.full(10, np.nan)])
+    picked = fr.stratified_pick(final, 10, seed=0)
+    assert len(set(picked.tolist())) == 10
+    assert np.isnan(final[picked]).sum() == 1  # the worst stratum: the diverging configs
+    assert final[picked[0]] < 0.2  # the best stratum too
+    np.testing.assert_array_equal(picked, fr.stratified_pick(final, 10, seed=0))
+    with pytest.raises(ValueError, match="--configs"):
+        fr.stratified_pick(final, 0, seed=0)
+
+
+def _fake_taskset_dir(tmp_path: Path, n_configs: int) -> Path:
+    """TaskSet's JSON layout filled with OUR curves of the stand-in task (so fidelity is exact)."""
+    store = CurveStore(tmp_path / "source")
+    run_units(plan([STAND_IN], "adam8p_wide_grid", range(n_configs), [0], 100), store, CFG)
+    c = store.read(STAND_IN, "adam8p_wide_grid")
+    space = get_space("adam8p_wide_grid")
+    rows = []
+    for i in range(n_configs):
+        v = c.values[i, 0].astype(float)  # [step, split]; TaskSet's file runs on past our steps
+        curve = {key: [*v[:, k].tolist(), float(v[-1, k]), float(v[-1, k])] for key, k in KEYS}
+        rows.append({"hp": space.sample(i), **{key: {"loss": x} for key, x in curve.items()}})
+    d = tmp_path / "taskset"
+    d.mkdir()
+    (d / "fake_task.json").write_text(json.dumps(rows))
+    return d
+
+
+def test_fidelity_of_our_own_curves_is_exact_and_the_run_resumes(tmp_path, capsys):
+    data = _fake_taskset_dir(tmp_path, 12)
+    store = tmp_path / "fid"
+    argv = [
+        "--taskset-json", str(data), "--stand-in", STAND_IN, "--configs", "6", "--steps", "200",
+        "--eval-batches", "1", "--store", str(store), "--chunk", "4",
+    ]  # fmt: skip
+    assert fr.main(argv) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[1].split()[:2] == ["task", "n"]
+    result = json.loads(lines[-1])
+    r = result["tasks"]["fake_task"]
+    assert r["spearman"] == pytest.approx(1.0)
+    assert r["mae_last"] == pytest.approx(0.0, abs=1e-4 * max(1.0, abs(r["step0_taskset"])))
+    assert result["median_spearman"] == pytest.approx(1.0)
+    assert result["protocol"]["steps"] == 200 and result["protocol"]["randomness"] == "shared"
+    assert (store / "figures" / "fake_task.png").stat().st_size > 5_000
+    details = json.loads((store / "fidelity.json").read_text())["details"]["fake_task"]
+    assert details["trained_here"] == 2 and set(details["by_step"]) == {"0", "200"}
+    assert fr.main(argv) == 0  # resumes: nothing trained again
+    capsys.readouterr()
+    assert (
+        json.loads((store / "fidelity.json").read_text())["details"]["fake_task"]["trained_here"]
+        == 0
+    )
+
+
+def test_bad_arguments_are_clear_errors(tmp_path, capsys):
+    data = _fake_taskset_dir(tmp_path, 4)
+    with pytest.raises(SystemExit):
+        fr.main(["--taskset-json", str(data), "--steps", "300"])
+    assert "multiple of 200" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        fr.main(["--taskset-json", str(data), "--tasks", "nope"])
+    assert "no curve file for tasks ['nope']" in capsys.readouterr().err
