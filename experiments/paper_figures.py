@@ -47,7 +47,7 @@ from hparam_lists.normalize import NORM_REFS
 
 REPO = Path(__file__).resolve().parents[1]
 REAL = REPO.parent / "shared" / "data" / "taskset_real"
-DEFAULT_SUITE = "taskset-torch-v1"
+DEFAULT_SUITES = ("taskset-torch-v1", "taskset-torch-mini")
 SPACE_ORDER = ("adam1p_wide_grid", "adam4p_wide_grid", "adam6p_wide_grid", "adam8p_wide_grid")
 SPACE_ORDER += ("nadamw_grid",)
 
@@ -111,14 +111,20 @@ def load_source(args) -> tuple[dict, str, Path | None]:
     else:
         from taskset_torch.suite import load_suite
 
-        name = args.suite or DEFAULT_SUITE
-        try:
-            root, label = load_suite(name).root, f"suite {name}"
-        except ValueError as e:
+        # default: the paper-scale suite when shipped, else the small CPU suite
+        names = [args.suite] if args.suite else list(DEFAULT_SUITES)
+        root = None
+        for name in names:
+            try:
+                root, label = load_suite(name).root, f"suite {name}"
+                break
+            except ValueError as e:
+                error = e
+        if root is None:
             if args.suite is None and REAL.is_dir():
                 args.taskset_json = REAL
                 return load_source(args)
-            raise SystemExit(f"paper_figures: {e}") from None
+            raise SystemExit(f"paper_figures: {error}") from None
     from taskset_torch.store import CurveStore
 
     store = CurveStore(root)
@@ -431,7 +437,11 @@ def main(argv=None) -> None:
     )
     ap.add_argument("--out", type=Path, default=Path("figures"))
     src = ap.add_mutually_exclusive_group()
-    src.add_argument("--suite", default=None, help=f"a packed suite (default {DEFAULT_SUITE})")
+    src.add_argument(
+        "--suite",
+        default=None,
+        help="a packed suite (default: taskset-torch-v1 if shipped, else taskset-torch-mini)",
+    )
     src.add_argument("--store", default=None, help="a curve store (yours or downloaded curves)")
     src.add_argument("--taskset-json", type=Path, default=None, help="TaskSet's JSON extract")
     ap.add_argument("--spaces", default=None, help="comma-separated spaces (default: all)")
