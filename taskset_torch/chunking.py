@@ -15,6 +15,7 @@ measurements as a function, so it is tested without timing anything.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -22,6 +23,7 @@ import os
 import platform
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -262,13 +264,25 @@ def _read_cache(path: Path) -> dict[str, Any]:
 
 
 def _write_cache(path: Path, key: str, cal: Calibration) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = _read_cache(path)
-    data[key] = cal.to_json()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".chunk-", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=1, sort_keys=True)
-    os.replace(tmp, path)
+    """Add ``cal`` to the cache file; best effort: the cache only saves time, so a cache that
+    cannot be written (read-only home, full disk, file-size limit) is a warning, not a failure."""
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = _read_cache(path)
+        data[key] = cal.to_json()
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".chunk-", suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=1, sort_keys=True)
+        os.replace(tmp, path)
+    except OSError as e:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        warnings.warn(
+            f"could not save the chunk calibration to {path} ({e}); it will be measured again",
+            stacklevel=2,
+        )
 
 
 def calibrate(
