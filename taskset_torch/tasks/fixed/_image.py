@@ -22,7 +22,6 @@ from taskset_torch.tasks.norm_layers import batch_norm_batch_stats
 __all__ = [
     "SNT_DEFAULT",
     "image_row",
-    "check_spec",
     "load_fixed_images",
     "split_channel_sets",
     "flatten_sets_nhwc",
@@ -43,18 +42,6 @@ def image_row(dataset: str, batch_size: int, num_per_valid: int = 3000, **model:
     """One table row: TaskSet's ``get_image_datasets(dataset, batch_size, num_per_valid=3000)``
     plus the model fields. ``num_per_valid`` 3000 is that function's default."""
     return {"dataset": dataset, "batch_size": batch_size, "num_per_valid": num_per_valid, **model}
-
-
-def check_spec(spec: Any, keys: Sequence[str], kind: str) -> dict[str, Any]:
-    if not isinstance(spec, dict):
-        raise ValueError(f"{kind} spec must be a dict with keys {list(keys)}, got {spec!r}")
-    missing = [k for k in keys if k not in spec]
-    if missing:
-        raise ValueError(f"{kind} spec lacks {missing}; it needs {list(keys)}")
-    bs = spec.get("batch_size")
-    if "batch_size" in keys and (not isinstance(bs, int) or isinstance(bs, bool) or bs < 1):
-        raise ValueError(f"{kind}: batch_size must be a positive int, got {bs!r}")
-    return spec
 
 
 def load_fixed_images(spec: dict[str, Any]):

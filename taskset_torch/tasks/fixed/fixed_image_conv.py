@@ -27,11 +27,11 @@ from taskset_torch.tasks.base import Batch, Params, Task
 from taskset_torch.tasks.conv import ConvFCTask, ConvPoolingTask, conv_stack_params
 from taskset_torch.tasks.fixed._image import (
     SNT_DEFAULT,
-    check_spec,
     conv_bn_stack_apply,
     image_row,
     load_fixed_images,
 )
+from taskset_torch.tasks.fixed._spec import check_spec
 from taskset_torch.tasks.layers import initialize, linear
 
 __all__ = ["SPECS", "build", "FixedConvPoolTask"]

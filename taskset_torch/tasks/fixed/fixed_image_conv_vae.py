@@ -16,7 +16,8 @@ import torch
 
 from taskset_torch.tasks.base import Batch, Params, Task
 from taskset_torch.tasks.fixed._conv_coder import ConvCoderTask
-from taskset_torch.tasks.fixed._image import check_spec, image_row, load_fixed_images
+from taskset_torch.tasks.fixed._image import image_row, load_fixed_images
+from taskset_torch.tasks.fixed._spec import check_spec
 from taskset_torch.tasks.image_common import check_int_list
 from taskset_torch.tasks.mlp_vae import (
     BIN_SIZE,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from taskset_torch.tasks.fixed._spec import check_spec
 from taskset_torch.tasks.fixed.sonnet_cores import SNT_LINEAR_INIT, sonnet_core
 from taskset_torch.tasks.language_model import RNNLanguageModelTask
 
@@ -45,11 +46,7 @@ _KEYS = tuple(next(iter(SPECS.values())))
 
 def build(name: str, spec: dict[str, Any], *, dataset: Any = None) -> RNNLanguageModelTask:
     """The task of ``spec`` (a :data:`SPECS` row, possibly edited); ``dataset`` injects data."""
-    if not isinstance(spec, dict):
-        raise ValueError(f"{name}: a spec must be a dict with keys {list(_KEYS)}, got {spec!r}")
-    missing = [k for k in _KEYS if k not in spec]
-    if missing:
-        raise ValueError(f"{name}: spec lacks {missing}; it needs {list(_KEYS)}")
+    check_spec(spec, _KEYS, name)
     return RNNLanguageModelTask(
         dataset_name=spec["dataset"],
         dataset_kwargs={

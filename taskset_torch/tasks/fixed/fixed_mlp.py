@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 
 from taskset_torch.tasks.base import Batch, Params, Task
-from taskset_torch.tasks.fixed._image import SNT_DEFAULT, check_spec, image_row, load_fixed_images
+from taskset_torch.tasks.fixed._image import SNT_DEFAULT, image_row, load_fixed_images
+from taskset_torch.tasks.fixed._spec import check_spec
 from taskset_torch.tasks.image_common import ImageTask, check_int_list
 from taskset_torch.tasks.layers import cross_entropy, get_activation, initialize, linear
 from taskset_torch.tasks.norm_layers import batch_norm_frozen, dropout_scale, layer_norm

@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from taskset_torch.tasks.base import Task
-from taskset_torch.tasks.fixed._image import SNT_DEFAULT, check_spec, image_row, load_fixed_images
+from taskset_torch.tasks.fixed._image import SNT_DEFAULT, image_row, load_fixed_images
+from taskset_torch.tasks.fixed._spec import check_spec
 from taskset_torch.tasks.image_common import check_int_list
 from taskset_torch.tasks.mlp_vae import MLPVAETask
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from taskset_torch.tasks.base import Task
-from taskset_torch.tasks.fixed._image import check_spec, image_row, load_fixed_images
+from taskset_torch.tasks.fixed._image import image_row, load_fixed_images
+from taskset_torch.tasks.fixed._spec import check_spec
 from taskset_torch.tasks.flows import NVPTask
 
 __all__ = ["SPECS", "build"]

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from taskset_torch.datasets.synthetic import SequenceTaskData
 from taskset_torch.tasks.base import Batch, DataSource, Params, Task
+from taskset_torch.tasks.fixed._spec import check_spec
 from taskset_torch.tasks.fixed.sonnet_cores import SNT_LINEAR_INIT, sonnet_core
 from taskset_torch.tasks.layers import initialize, linear
 from taskset_torch.tasks.rnn import rnn_core_apply, rnn_core_params, validate_rnn_core
@@ -137,9 +138,7 @@ class SequenceToSequenceRNNTask(Task):
 
 def build(name: str, spec: dict[str, Any]) -> SequenceToSequenceRNNTask:
     """The task of ``spec`` (a :data:`SPECS` row, possibly edited)."""
-    keys = ("dataset", "data", "batch_size", "core", "w_init")
-    if not isinstance(spec, dict) or any(k not in spec for k in keys):
-        raise ValueError(f"{name}: a spec must be a dict with keys {list(keys)}, got {spec!r}")
+    check_spec(spec, ("dataset", "data", "batch_size", "core", "w_init"), name)
     if spec["dataset"] not in _KINDS:
         raise ValueError(f"{name}: dataset {spec['dataset']!r} is not one of {list(_KINDS)}")
     need = _DATA_KEYS[spec["dataset"]]
