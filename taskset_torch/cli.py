@@ -1278,8 +1278,6 @@ def _cmd_download(args: argparse.Namespace) -> int:
             retries=args.retries,
             progress=not args.quiet,
         )
-    except ValueError as e:
-        raise CLIError(str(e)) from None
     except DownloadError as e:
         raise CLIError(
             f"{e}\nfinished files are kept; rerun the same command to resume", code=1
@@ -1317,10 +1315,7 @@ def _add_download_command(sub: argparse._SubParsersAction) -> None:
 def _cmd_suite_generate(args: argparse.Namespace) -> int:
     from taskset_torch.suite import generate_suite, read_spec
 
-    try:
-        spec = read_spec(args.spec)
-    except ValueError as e:
-        raise CLIError(str(e)) from None
+    spec = read_spec(args.spec)  # a bad spec is a ValueError: main() says so (exit 2)
     extra = ["--device", args.device, "--backend", args.backend]
     if args.ray_address:
         extra += ["--ray-address", args.ray_address]
@@ -1332,12 +1327,10 @@ def _cmd_suite_generate(args: argparse.Namespace) -> int:
 def _cmd_suite_pack(args: argparse.Namespace) -> int:
     from taskset_torch.suite import pack_suite, read_spec
 
-    try:
-        spec = read_spec(args.spec)
-        out = args.out or f"{spec.name}.npz"
-        path = pack_suite(spec, args.store, out, allow_missing=args.allow_missing)
-    except ValueError as e:  # CurveStoreError is a ValueError
-        raise CLIError(str(e)) from None
+    spec = read_spec(args.spec)
+    path = pack_suite(
+        spec, args.store, args.out or f"{spec.name}.npz", allow_missing=args.allow_missing
+    )
     print(f"wrote {path} ({path.stat().st_size / 2**20:.2f} MiB)")
     return 0
 
