@@ -257,68 +257,19 @@ def optimizer_for_idx(
     training_steps = _check_int(training_steps, "training_steps", low=1)
     hlist = load_list(hparam_list)
     cfg = hlist[operator.index(idx)]
-    try:
-        from taskset_torch.optimizers import get_space
-    except ImportError as e:  # the optimizers package is a sibling part of this project
-        raise ImportError(f"taskset_torch.optimizers is unavailable ({e})") from e
+    from taskset_torch.optimizers import get_space
+
     space = get_space(hlist.space)
-    cfg = space.validate(cfg)
     if not return_scheduler:
         opt, _ = space.torch_optimizer(params, cfg, training_steps, **optimizer_kwargs)
         return opt
-    constant_cfg, multiplier = _split_schedule(space, cfg, training_steps, optimizer_kwargs)
-    opt, _ = space.torch_optimizer(params, constant_cfg, training_steps, **optimizer_kwargs)
+    # The schedule moves to a LambdaLR: the optimizer runs at the constant base rate.
+    multiplier = space.schedule(cfg, training_steps, **optimizer_kwargs)
+    constant = space.without_schedule(cfg)
+    opt, _ = space.torch_optimizer(params, constant, training_steps, **optimizer_kwargs)
     import torch
 
     return opt, torch.optim.lr_scheduler.LambdaLR(opt, multiplier)
-
-
-def _split_schedule(
-    space: Any, cfg: dict[str, Any], training_steps: int, kwargs: Mapping[str, Any]
-) -> tuple[dict[str, Any], Any]:
-    """The config with its built-in schedule made constant, and the schedule as a multiplier.
-
-    TaskSet's optimizers compute their schedule inside ``step``; moving it to a ``LambdaLR``
-    gives users the familiar optimizer + scheduler pair with identical step sizes.
-    """
-    from taskset_torch.optimizers.schedules import adam8p_learning_rate, cosine_learning_rate
-
-    if {"constant_fraction", "warmup_fraction", "min_learning_rate_mult"} <= set(cfg):
-        fields = {
-            k: cfg[k] for k in ("constant_fraction", "warmup_fraction", "min_learning_rate_mult")
-        }
-        semantics = kwargs.get("warmup_semantics", "min")
-        constant = {
-            **cfg,
-            "constant_fraction": 1.0,
-            "warmup_fraction": 0.0,
-            "min_learning_rate_mult": 1.0,
-        }
-
-        def nadamw(step: int) -> float:
-            return float(
-                cosine_learning_rate(
-                    step,
-                    learning_rate=1.0,
-                    training_steps=training_steps,
-                    warmup_semantics=semantics,
-                    **fields,
-                )
-            )
-
-        return constant, nadamw
-    if {"linear_decay", "exponential_decay"} <= set(cfg):
-        decays = {k: cfg[k] for k in ("linear_decay", "exponential_decay")}
-        horizon = space._schedule_steps(training_steps)
-        constant = {**cfg, "linear_decay": 0.0, "exponential_decay": 0.0}
-
-        def adam8p(step: int) -> float:
-            return float(
-                adam8p_learning_rate(step, learning_rate=1.0, training_steps=horizon, **decays)
-            )
-
-        return constant, adam8p
-    return dict(cfg), lambda step: 1.0
 
 
 def substitute_data(curves: CurveData, tasks: Iterable[str] | None = None) -> dict[str, list[str]]:
