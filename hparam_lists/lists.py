@@ -1,4 +1,9 @@
-"""The hyperparameter list as a product: ordered configs + provenance, JSON I/O, and optimizers."""
+"""The hyperparameter list as a product: ordered configs + provenance, JSON I/O, and optimizers.
+
+A list is data (a JSON file of configs of one search space, used by index); :func:`load_list`
+reads one, :func:`learn_list` makes one from curves and :func:`optimizer_for_idx` turns an entry
+into a ready ``torch.optim`` optimizer.
+"""
 
 from __future__ import annotations
 
@@ -94,6 +99,7 @@ class HParamList:
         object.__setattr__(self, "provenance", dict(self.provenance))
 
     def __len__(self) -> int:
+        """The number of entries."""
         return len(self.configs)
 
     def __getitem__(self, idx: int) -> dict[str, Any]:
@@ -122,6 +128,7 @@ class HParamList:
         )
 
     def to_json_dict(self) -> dict[str, Any]:
+        """The list as this package's JSON document (entries carry their ``name`` if known)."""
         entries = []
         for name, cfg in zip(self.names, self.configs):
             entries.append({"name": name, **cfg} if name is not None else dict(cfg))
@@ -189,6 +196,7 @@ class HParamList:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> HParamList:
+        """Read a list JSON file (ValueError naming the file if it is not one)."""
         path = Path(path)
         try:
             data = json.loads(path.read_text())
@@ -203,7 +211,21 @@ def _load_published(name: str) -> HParamList:
 
 
 def load_list(name_or_path: str | os.PathLike | HParamList) -> HParamList:
-    """A published list by name (``"opt_list"``), or a list JSON file by path."""
+    """A published list by name (``"opt_list"``), or a list JSON file by path.
+
+    Args:
+        name_or_path: a published name, a path to a list JSON file (as written by
+            :meth:`HParamList.save`) or an :class:`HParamList` (returned as is).
+
+    Returns:
+        The :class:`HParamList`; FileNotFoundError names the published lists if neither fits.
+
+    Example::
+
+        hlist = load_list("opt_list")          # TaskSet's published nadamw_grid list
+        hlist.space, len(hlist), hlist[0]["learning_rate"]
+        mine = load_list("runs/my_list.json")  # one written by learn_list(...).save(...)
+    """
     if isinstance(name_or_path, HParamList):
         return name_or_path
     if isinstance(name_or_path, str) and name_or_path in PUBLISHED_LISTS:
@@ -251,6 +273,14 @@ def optimizer_for_idx(
     ``optimizer_kwargs`` go to the space's ``torch_optimizer``, e.g. ``warmup_semantics="max"``
     for the warmup of opt_list's PyTorch/JAX ports; the default ``"min"`` is TaskSet's TF code,
     with which the lists were learned. ``idx`` and ``training_steps`` may be numpy integers.
+
+    Example::
+
+        model = torch.nn.Linear(10, 1)
+        for idx in range(3):  # try the list's first three entries, best first
+            opt = optimizer_for_idx(model.parameters(), idx, training_steps=1000)
+            ...  # opt.step() 1000 times; no scheduler to step
+        opt, sched = optimizer_for_idx(model.parameters(), 0, 1000, return_scheduler=True)
     """
     if isinstance(idx, bool) or not hasattr(idx, "__index__"):
         raise TypeError(f"idx must be an int, got {type(idx).__name__}")
@@ -375,6 +405,11 @@ def learn_list(
 
     Configs not run on every task are left out of the pool. ``length`` defaults to the whole
     pool (a full ranking, like the published list).
+
+    Example::
+
+        hlist = learn_list(curves, tasks=train_tasks, objective="mean_loss", length=50)
+        hlist.save("my_list.json")  # later: load_list("my_list.json"), optimizer_for_idx(...)
     """
     if tasks is not None:
         curves = curves.select_tasks(tasks)

@@ -9,6 +9,10 @@ Sampled uniformly at random (Optuna's ``RandomSampler``, Ray's basic variant gen
 tuner parameters give TaskSet's distribution over configs exactly; a model-based sampler
 (TPE, ...) then searches the same space. :func:`config_from_tuner` and
 :func:`tuner_from_config` convert between the two forms.
+
+Nothing here restates a range: the tuner parameters are derived from the priors on the search
+space's hyperparameter definitions (``taskset_torch.optimizers.hparams``), and every function
+takes a space's name or a :class:`~taskset_torch.optimizers.SearchSpace` object.
 """
 
 from __future__ import annotations

@@ -155,6 +155,7 @@ class VectorizedOptimizer(abc.ABC):
 
     @property
     def device(self) -> torch.device:
+        """The device of the hyperparameter tensors (params must be on it)."""
         return next(iter(self._tensors.values())).device
 
     def to(self: _V, device: torch.device | str) -> _V:

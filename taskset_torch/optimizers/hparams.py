@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 from collections.abc import MutableMapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
@@ -19,6 +19,7 @@ from taskset_torch.optimizers.base import HParam
 from taskset_torch.sampling import sample_log_float
 
 __all__ = [
+    "Prior",
     "LogUniform",
     "OneMinusLogUniform",
     "Uniform",
@@ -53,6 +54,22 @@ Gates = MutableMapping[str, Any]
 # -- priors: how a value is drawn (and what a tuner searches) ------------------------------------
 
 
+class Prior(Protocol):
+    """How TaskSet draws one field. ``kind`` ("log", "uniform", "choice") and ``transform``
+    ("identity", "one_minus") tell ``hparam_lists.tuning`` which tuner parameter stands for it."""
+
+    kind: str
+    transform: str
+
+    def draw(self, rng: np.random.RandomState, gates: Gates) -> Any:
+        """One value, drawn from ``rng`` exactly as TaskSet does (gates drawn so far in ``gates``)."""
+        ...
+
+    def describe(self) -> str:
+        """The range in words, e.g. ``logU[1e-08, 10]``."""
+        ...
+
+
 @dataclasses.dataclass(frozen=True)
 class LogUniform:
     """``exp(U(log low, log high))``. ``reversed_draw``: TaskSet wrote the bounds the other way
@@ -65,11 +82,13 @@ class LogUniform:
     transform: ClassVar[str] = "identity"
 
     def draw(self, rng: np.random.RandomState, gates: Gates) -> float:
+        """See :meth:`Prior.draw`."""
         if self.reversed_draw:
             return sample_log_float(rng, self.high, self.low)
         return sample_log_float(rng, self.low, self.high)
 
     def describe(self) -> str:
+        """See :meth:`Prior.describe`."""
         return f"logU[{self.low:g}, {self.high:g}]"
 
 
@@ -83,9 +102,11 @@ class OneMinusLogUniform:
     transform: ClassVar[str] = "one_minus"
 
     def draw(self, rng: np.random.RandomState, gates: Gates) -> float:
+        """See :meth:`Prior.draw`."""
         return 1 - sample_log_float(rng, self.low, self.high)
 
     def describe(self) -> str:
+        """See :meth:`Prior.describe`."""
         return f"1 - logU[{self.low:g}, {self.high:g}]"
 
 
@@ -99,9 +120,11 @@ class Uniform:
     transform: ClassVar[str] = "identity"
 
     def draw(self, rng: np.random.RandomState, gates: Gates) -> float:
+        """See :meth:`Prior.draw`."""
         return rng.uniform(self.low, self.high)
 
     def describe(self) -> str:
+        """See :meth:`Prior.describe`."""
         return f"U({self.low:g}, {self.high:g})"
 
 
@@ -114,9 +137,11 @@ class Coin:
     transform: ClassVar[str] = "identity"
 
     def draw(self, rng: np.random.RandomState, gates: Gates) -> bool:
+        """See :meth:`Prior.draw`."""
         return bool(rng.uniform(0.0, 1.0) > 0.5)
 
     def describe(self) -> str:
+        """See :meth:`Prior.describe`."""
         return "U(0, 1) > 0.5"
 
 
@@ -135,6 +160,7 @@ class Gate:
     ties: str = "low"
 
     def draw(self, rng: np.random.RandomState) -> Any:
+        """The gate's value for one config (one ``U(0, 1)`` draw)."""
         u = rng.uniform(0.0, 1.0)
         side = bisect.bisect_left if self.ties == "low" else bisect.bisect_right
         return self.choices[side(self.cuts, u)]
@@ -150,18 +176,22 @@ class Gated:
 
     @property
     def kind(self) -> str:
+        """The inner prior's kind (a tuner searches the value when the gate opens it)."""
         return self.inner.kind
 
     @property
     def transform(self) -> str:
+        """The inner prior's transform."""
         return self.inner.transform
 
     def draw(self, rng: np.random.RandomState, gates: Gates) -> float:
+        """See :meth:`Prior.draw`."""
         if self.gate.name not in gates:
             gates[self.gate.name] = self.gate.draw(rng)
         return self.inner.draw(rng, gates) if gates[self.gate.name] in self.when else 0.0
 
     def describe(self) -> str:
+        """See :meth:`Prior.describe`."""
         return f"0 or {self.inner.describe()} ({self.gate.name} in {list(self.when)})"
 
 

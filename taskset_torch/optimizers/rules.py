@@ -259,6 +259,7 @@ class RuleOptimizer(torch.optim.Optimizer):
         self._trusted = False  # groups added later are the user's
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a group (``lr``, not ``learning_rate``); its hyperparameters are checked."""
         if "learning_rate" in param_group:
             raise ValueError(
                 f"{type(self).__name__}: a param group sets the learning rate as 'lr' "
