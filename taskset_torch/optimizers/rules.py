@@ -279,13 +279,13 @@ class RuleOptimizer(torch.optim.Optimizer):
     def _hyper(self, group: Mapping[str, Any]) -> dict[str, Any]:
         return self.rule.hyper({h.name: group[_group_key(h.name)] for h in self.rule.hparams})
 
+    def _options(self, group: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: group[k] for k in self.rule.options}
+
     def scheduled_learning_rate(self, group: Mapping[str, Any], step: int) -> float:
         """The group's learning rate after ``step`` previous updates."""
-        return self._learning_rate(group, self._hyper(group), step)
-
-    def _learning_rate(self, group: Mapping[str, Any], h: Hyper, step: int) -> Any:
-        options = {k: group[k] for k in self.rule.options}
-        return self.rule.learning_rate(h, step, group.get("training_steps", 0), options)
+        steps = group.get("training_steps", 0)
+        return self.rule.learning_rate(self._hyper(group), step, steps, self._options(group))
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
         """One update of every parameter with a gradient; returns ``closure()``'s loss."""
@@ -295,7 +295,7 @@ class RuleOptimizer(torch.optim.Optimizer):
                 loss = closure()
         with torch.no_grad():
             for group in self.param_groups:
-                h = None
+                h: dict[str, Any] | None = None
                 for p in group["params"]:
                     if p.grad is None:
                         continue
@@ -303,13 +303,15 @@ class RuleOptimizer(torch.optim.Optimizer):
                         raise RuntimeError(
                             f"{type(self).__name__} does not support sparse gradients"
                         )
-                    if h is None:
+                    if h is None:  # once per group and step: the group may have changed
                         h = self._hyper(group)
+                        options = self._options(group)
+                        steps = group.get("training_steps", 0)
                     state = self.state[p]
                     if "step" not in state:
                         state["step"] = 0
                         state.update(self.rule.init_state(p, h))
-                    lr = self._learning_rate(group, h, state["step"])
+                    lr = self.rule.learning_rate(h, state["step"], steps, options)
                     self.rule.update(p, p.grad, state, h, lr, state["step"])
                     state["step"] += 1
         return loss
