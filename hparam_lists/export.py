@@ -8,7 +8,7 @@ sampler continues in TaskSet's own distribution after the list's entries.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hparam_lists.lists import HParamList
 from hparam_lists.tuning import (
@@ -18,7 +18,9 @@ from hparam_lists.tuning import (
     tuner_from_config,
     tuner_params,
 )
-from taskset_torch.optimizers import SearchSpace
+
+if TYPE_CHECKING:
+    from taskset_torch.optimizers import SearchSpace
 
 __all__ = [
     "search_space",

@@ -22,13 +22,13 @@ import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from taskset_torch.optimizers import SPACES, SearchSpace, get_space
+if TYPE_CHECKING:  # the optimizers (and torch) load on first use, not on import
+    from taskset_torch.optimizers import SearchSpace
 
 __all__ = [
     "TunerParam",
-    "TUNER_SPACES",
     "tuner_params",
     "config_from_tuner",
     "tuner_from_config",
@@ -131,6 +131,8 @@ def _derive(space: SearchSpace) -> tuple[TunerParam, ...]:
 
 
 def _space(space: str | SearchSpace) -> SearchSpace:
+    from taskset_torch.optimizers import SPACES, SearchSpace, get_space
+
     if isinstance(space, SearchSpace):
         return space
     try:
@@ -145,10 +147,12 @@ def tuner_params(space: str | SearchSpace) -> tuple[TunerParam, ...]:
     return _derive(_space(space))
 
 
-#: Tuner parameters of every search space in ``SPACES``, derived from the fields' priors.
-TUNER_SPACES: Mapping[str, tuple[TunerParam, ...]] = MappingProxyType(
-    {name: _derive(sp) for name, sp in SPACES.items()}
-)
+def __getattr__(name: str) -> Any:
+    if name == "TUNER_SPACES":  # derived from the spaces' priors, built on first use
+        from taskset_torch.optimizers import SPACES
+
+        return MappingProxyType({n: _derive(sp) for n, sp in SPACES.items()})
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _active(p: TunerParam, values: Mapping[str, Any]) -> bool:
