@@ -224,6 +224,7 @@ class RuleOptimizer(torch.optim.Optimizer):
     """
 
     rule: ClassVar[UpdateRule | None] = None
+    _trusted = False
 
     def __init__(
         self,
@@ -257,6 +258,9 @@ class RuleOptimizer(torch.optim.Optimizer):
         defaults.update(rule.check_options(options))
         super().__init__(params, defaults)
         self._trusted = False  # groups added later are the user's
+
+    def __getstate__(self) -> dict[str, Any]:  # torch keeps only defaults, state, groups
+        return {**super().__getstate__(), "rule": self.rule}
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Add a group (``lr``, not ``learning_rate``); its hyperparameters are checked."""
