@@ -8,7 +8,7 @@ sampler continues in TaskSet's own distribution after the list's entries.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hparam_lists.lists import HParamList
 from hparam_lists.tuning import (
@@ -18,6 +18,9 @@ from hparam_lists.tuning import (
     tuner_from_config,
     tuner_params,
 )
+
+if TYPE_CHECKING:
+    from taskset_torch.optimizers import SearchSpace
 
 __all__ = [
     "search_space",
@@ -31,8 +34,9 @@ __all__ = [
 ]
 
 
-def search_space(space: str) -> dict[str, TunerParam]:
-    """The tuner parameters of a search space by name; KeyError naming the known spaces."""
+def search_space(space: str | SearchSpace) -> dict[str, TunerParam]:
+    """The tuner parameters of a search space (name or object) by parameter name, derived from
+    its fields' sampling ranges; KeyError naming the known spaces."""
     return {p.name: p for p in tuner_params(space)}
 
 
@@ -42,7 +46,12 @@ def _check_n(hlist: HParamList, n: int) -> None:
 
 
 def warm_start_tuner_params(hlist: HParamList, n: int) -> list[dict[str, Any]]:
-    """The first ``n`` entries as tuner parameters (ValueError for one outside the space)."""
+    """The first ``n`` entries as tuner parameters (ValueError for one outside the space).
+
+    Example::
+
+        warm_start_tuner_params(load_list("opt_list"), 2)[0]["one_minus_beta1"]
+    """
     _check_n(hlist, n)
     out = []
     for i in range(n):
@@ -77,7 +86,13 @@ def ray_points_to_evaluate(hlist: HParamList, n: int) -> list[dict[str, Any]]:
 
 def export_document(hlist: HParamList, n: int, fmt: str) -> dict[str, Any]:
     """The JSON document ``taskset-torch export`` writes: warm-start trials (tuner parameters),
-    the same entries as configs, and the tuner search space with bounds as written."""
+    the same entries as configs, and the tuner search space with bounds as written.
+
+    Args:
+        hlist: the list whose first entries become trials.
+        n: how many entries (1..len(hlist)).
+        fmt: ``"optuna"`` (``enqueue_trials``) or ``"ray"`` (``points_to_evaluate``).
+    """
     if fmt not in ("optuna", "ray"):
         raise ValueError(f"format must be 'optuna' or 'ray', got {fmt!r}")
     trials = warm_start_tuner_params(hlist, n)

@@ -1,4 +1,9 @@
-"""The hyperparameter list as a product: ordered configs + provenance, JSON I/O, and optimizers."""
+"""The hyperparameter list as a product: ordered configs + provenance, JSON I/O, and optimizers.
+
+A list is data (a JSON file of configs of one search space, used by index); :func:`load_list`
+reads one, :func:`learn_list` makes one from curves and :func:`optimizer_for_idx` turns an entry
+into a ready ``torch.optim`` optimizer.
+"""
 
 from __future__ import annotations
 
@@ -94,6 +99,7 @@ class HParamList:
         object.__setattr__(self, "provenance", dict(self.provenance))
 
     def __len__(self) -> int:
+        """The number of entries."""
         return len(self.configs)
 
     def __getitem__(self, idx: int) -> dict[str, Any]:
@@ -122,6 +128,7 @@ class HParamList:
         )
 
     def to_json_dict(self) -> dict[str, Any]:
+        """The list as this package's JSON document (entries carry their ``name`` if known)."""
         entries = []
         for name, cfg in zip(self.names, self.configs):
             entries.append({"name": name, **cfg} if name is not None else dict(cfg))
@@ -189,6 +196,7 @@ class HParamList:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> HParamList:
+        """Read a list JSON file (ValueError naming the file if it is not one)."""
         path = Path(path)
         try:
             data = json.loads(path.read_text())
@@ -203,7 +211,21 @@ def _load_published(name: str) -> HParamList:
 
 
 def load_list(name_or_path: str | os.PathLike | HParamList) -> HParamList:
-    """A published list by name (``"opt_list"``), or a list JSON file by path."""
+    """A published list by name (``"opt_list"``), or a list JSON file by path.
+
+    Args:
+        name_or_path: a published name, a path to a list JSON file (as written by
+            :meth:`HParamList.save`) or an :class:`HParamList` (returned as is).
+
+    Returns:
+        The :class:`HParamList`; FileNotFoundError names the published lists if neither fits.
+
+    Example::
+
+        hlist = load_list("opt_list")          # TaskSet's published nadamw_grid list
+        hlist.space, len(hlist), hlist[0]["learning_rate"]
+        mine = load_list("runs/my_list.json")  # one written by learn_list(...).save(...)
+    """
     if isinstance(name_or_path, HParamList):
         return name_or_path
     if isinstance(name_or_path, str) and name_or_path in PUBLISHED_LISTS:
@@ -251,74 +273,33 @@ def optimizer_for_idx(
     ``optimizer_kwargs`` go to the space's ``torch_optimizer``, e.g. ``warmup_semantics="max"``
     for the warmup of opt_list's PyTorch/JAX ports; the default ``"min"`` is TaskSet's TF code,
     with which the lists were learned. ``idx`` and ``training_steps`` may be numpy integers.
+
+    Example::
+
+        model = torch.nn.Linear(10, 1)
+        for idx in range(3):  # try the list's first three entries, best first
+            opt = optimizer_for_idx(model.parameters(), idx, training_steps=1000)
+            ...  # opt.step() 1000 times; no scheduler to step
+        opt, sched = optimizer_for_idx(model.parameters(), 0, 1000, return_scheduler=True)
     """
     if isinstance(idx, bool) or not hasattr(idx, "__index__"):
         raise TypeError(f"idx must be an int, got {type(idx).__name__}")
     training_steps = _check_int(training_steps, "training_steps", low=1)
     hlist = load_list(hparam_list)
     cfg = hlist[operator.index(idx)]
-    try:
-        from taskset_torch.optimizers import get_space
-    except ImportError as e:  # the optimizers package is a sibling part of this project
-        raise ImportError(f"taskset_torch.optimizers is unavailable ({e})") from e
+    from taskset_torch.optimizers import get_space
+
     space = get_space(hlist.space)
-    cfg = space.validate(cfg)
     if not return_scheduler:
         opt, _ = space.torch_optimizer(params, cfg, training_steps, **optimizer_kwargs)
         return opt
-    constant_cfg, multiplier = _split_schedule(space, cfg, training_steps, optimizer_kwargs)
-    opt, _ = space.torch_optimizer(params, constant_cfg, training_steps, **optimizer_kwargs)
+    # The schedule moves to a LambdaLR: the optimizer runs at the constant base rate.
+    multiplier = space.schedule(cfg, training_steps, **optimizer_kwargs)
+    constant = space.without_schedule(cfg)
+    opt, _ = space.torch_optimizer(params, constant, training_steps, **optimizer_kwargs)
     import torch
 
     return opt, torch.optim.lr_scheduler.LambdaLR(opt, multiplier)
-
-
-def _split_schedule(
-    space: Any, cfg: dict[str, Any], training_steps: int, kwargs: Mapping[str, Any]
-) -> tuple[dict[str, Any], Any]:
-    """The config with its built-in schedule made constant, and the schedule as a multiplier.
-
-    TaskSet's optimizers compute their schedule inside ``step``; moving it to a ``LambdaLR``
-    gives users the familiar optimizer + scheduler pair with identical step sizes.
-    """
-    from taskset_torch.optimizers.schedules import adam8p_learning_rate, cosine_learning_rate
-
-    if {"constant_fraction", "warmup_fraction", "min_learning_rate_mult"} <= set(cfg):
-        fields = {
-            k: cfg[k] for k in ("constant_fraction", "warmup_fraction", "min_learning_rate_mult")
-        }
-        semantics = kwargs.get("warmup_semantics", "min")
-        constant = {
-            **cfg,
-            "constant_fraction": 1.0,
-            "warmup_fraction": 0.0,
-            "min_learning_rate_mult": 1.0,
-        }
-
-        def nadamw(step: int) -> float:
-            return float(
-                cosine_learning_rate(
-                    step,
-                    learning_rate=1.0,
-                    training_steps=training_steps,
-                    warmup_semantics=semantics,
-                    **fields,
-                )
-            )
-
-        return constant, nadamw
-    if {"linear_decay", "exponential_decay"} <= set(cfg):
-        decays = {k: cfg[k] for k in ("linear_decay", "exponential_decay")}
-        horizon = space._schedule_steps(training_steps)
-        constant = {**cfg, "linear_decay": 0.0, "exponential_decay": 0.0}
-
-        def adam8p(step: int) -> float:
-            return float(
-                adam8p_learning_rate(step, learning_rate=1.0, training_steps=horizon, **decays)
-            )
-
-        return constant, adam8p
-    return dict(cfg), lambda step: 1.0
 
 
 def substitute_data(curves: CurveData, tasks: Iterable[str] | None = None) -> dict[str, list[str]]:
@@ -424,6 +405,11 @@ def learn_list(
 
     Configs not run on every task are left out of the pool. ``length`` defaults to the whole
     pool (a full ranking, like the published list).
+
+    Example::
+
+        hlist = learn_list(curves, tasks=train_tasks, objective="mean_loss", length=50)
+        hlist.save("my_list.json")  # later: load_list("my_list.json"), optimizer_for_idx(...)
     """
     if tasks is not None:
         curves = curves.select_tasks(tasks)

@@ -9,6 +9,10 @@ Sampled uniformly at random (Optuna's ``RandomSampler``, Ray's basic variant gen
 tuner parameters give TaskSet's distribution over configs exactly; a model-based sampler
 (TPE, ...) then searches the same space. :func:`config_from_tuner` and
 :func:`tuner_from_config` convert between the two forms.
+
+Nothing here restates a range: the tuner parameters are derived from the priors on the search
+space's hyperparameter definitions (``taskset_torch.optimizers.hparams``), and every function
+takes a space's name or a :class:`~taskset_torch.optimizers.SearchSpace` object.
 """
 
 from __future__ import annotations
@@ -17,11 +21,14 @@ import math
 import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the optimizers (and torch) load on first use, not on import
+    from taskset_torch.optimizers import SearchSpace
 
 __all__ = [
     "TunerParam",
-    "TUNER_SPACES",
     "tuner_params",
     "config_from_tuner",
     "tuner_from_config",
@@ -85,74 +92,81 @@ class TunerParam:
         return min(max(float(value), self.low), self.high)
 
 
-def _log(field: str, low: float, high: float, active_if=None) -> TunerParam:
-    return TunerParam(field, "log", low, high, field=field, active_if=active_if)
+def _derive(space: SearchSpace) -> tuple[TunerParam, ...]:
+    """The tuner parameters of ``space``, read off its fields' priors (one range, one place).
+
+    A gated field ("0 or logU") becomes its gate (a choice, placed before the first field it
+    switches) plus the field, active for the gate values that open it; ``1 - logU`` becomes
+    ``one_minus_<field>``.
+    """
+    out: list[TunerParam] = []
+    gates: set[str] = set()
+    for h in space.hparam_specs:
+        prior, active_if = h.prior, None
+        if prior is None:
+            raise ValueError(f"{space.name}: {h.name} has no sampling range (HParam.prior)")
+        gate = getattr(prior, "gate", None)
+        if gate is not None:
+            if gate.name not in gates:
+                gates.add(gate.name)
+                out.append(TunerParam(gate.name, "choice", choices=tuple(gate.choices)))
+            active_if = (gate.name, tuple(prior.when))
+            prior = prior.inner
+        if prior.kind == "choice":
+            out.append(TunerParam(h.name, "choice", choices=tuple(prior.choices), field=h.name))
+            continue
+        name = f"one_minus_{h.name}" if prior.transform == "one_minus" else h.name
+        out.append(
+            TunerParam(
+                name,
+                prior.kind,
+                prior.low,
+                prior.high,
+                field=h.name,
+                transform=prior.transform,
+                active_if=active_if,
+            )
+        )
+    return tuple(out)
 
 
-def _one_minus(field: str, low: float) -> TunerParam:
-    return TunerParam(f"one_minus_{field}", "log", low, 1.0, field=field, transform="one_minus")
+def _space(space: str | SearchSpace) -> SearchSpace:
+    from taskset_torch.optimizers import SPACES, SearchSpace, get_space
+
+    if isinstance(space, SearchSpace):
+        return space
+    try:
+        return get_space(space)
+    except KeyError:
+        raise KeyError(f"no tuner search space for {space!r}; known: {', '.join(SPACES)}") from None
 
 
-def _bool(name: str, field: str | None = None) -> TunerParam:
-    return TunerParam(name, "choice", choices=(False, True), field=field)
+def tuner_params(space: str | SearchSpace) -> tuple[TunerParam, ...]:
+    """The tuner parameters of ``space`` (a name or a :class:`SearchSpace`), in TaskSet's draw
+    order; KeyError naming the known spaces."""
+    return _derive(_space(space))
 
 
-_ADAM4P = (
-    _log("learning_rate", 1e-8, 10.0),
-    _one_minus("beta1", 1e-4),
-    _one_minus("beta2", 1e-6),
-    _log("epsilon", 1e-10, 1e3),
-)
-_DECAYS = (_log("linear_decay", 1e-7, 1e-4), _log("exponential_decay", 1e-6, 1e-3))
-_WD_KINDS = ("adamw", "l2", "both")
+def __getattr__(name: str) -> Any:
+    if name == "TUNER_SPACES":  # derived from the spaces' priors, built on first use
+        from taskset_torch.optimizers import SPACES
 
-#: Tuner parameters of each search space, in TaskSet's draw order.
-TUNER_SPACES: dict[str, tuple[TunerParam, ...]] = {
-    "adam1p_wide_grid": (_log("learning_rate", 1e-8, 10.0),),
-    "adam4p_wide_grid": _ADAM4P,
-    "adam6p_wide_grid": (*_ADAM4P, *_DECAYS),
-    "adam8p_wide_grid": (*_ADAM4P, _log("l1", 1e-8, 10.0), _log("l2", 1e-8, 10.0), *_DECAYS),
-    "adagrad_wide_grid": (
-        _log("learning_rate", 1e-8, 10.0),
-        _log("initial_accumulator_value", 1e-10, 1e3),
-    ),
-    "nadamw_grid": (
-        _log("learning_rate", 1e-5, 1.0),
-        _one_minus("beta1", 1e-3),
-        _one_minus("beta2", 1e-5),
-        _log("epsilon", 1e-8, 1e4),
-        _bool("use_nesterov", field="use_nesterov"),
-        # a third AdamW decay only, a third l2 only, a third both (TaskSet: U < 0.3333, < 0.6666)
-        TunerParam("weight_decay_kind", "choice", choices=_WD_KINDS),
-        _log("adamw_weight_decay", 1e-5, 0.1, ("weight_decay_kind", ("adamw", "both"))),
-        _log("l2_weight_decay", 1e-5, 0.1, ("weight_decay_kind", ("l2", "both"))),
-        _bool("use_warmup"),
-        _log("warmup_fraction", 1e-5, 0.1, ("use_warmup", (True,))),
-        _bool("decay_to_zero"),
-        _log("min_learning_rate_mult", 1e-5, 1.0, ("decay_to_zero", (False,))),
-        TunerParam("constant_fraction", "uniform", 0.0, 1.0, field="constant_fraction"),
-    ),
-}
-
-
-def tuner_params(space: str) -> tuple[TunerParam, ...]:
-    """The tuner parameters of ``space``; KeyError naming the known spaces."""
-    if space not in TUNER_SPACES:
-        raise KeyError(f"no tuner search space for {space!r}; known: {', '.join(TUNER_SPACES)}")
-    return TUNER_SPACES[space]
+        return MappingProxyType({n: _derive(sp) for n, sp in SPACES.items()})
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _active(p: TunerParam, values: Mapping[str, Any]) -> bool:
     return p.active_if is None or values[p.active_if[0]] in p.active_if[1]
 
 
-def config_from_tuner(values: Mapping[str, Any], space: str) -> dict[str, Any]:
+def config_from_tuner(values: Mapping[str, Any], space: str | SearchSpace) -> dict[str, Any]:
     """The ``space`` config that tuner parameter ``values`` stand for.
 
     Keys that are not tuner parameters of ``space`` are ignored (e.g. Ray Tune's fixed entries);
     a missing one is a ValueError naming it.
     """
-    params = tuner_params(space)
+    sp = _space(space)
+    params = tuner_params(sp)
     missing = []
     for p in params:  # gates come before the parameters they switch
         if p.active_if is not None and (p.active_if[0] not in values or not _active(p, values)):
@@ -161,7 +175,8 @@ def config_from_tuner(values: Mapping[str, Any], space: str) -> dict[str, Any]:
             missing.append(p.name)
     if missing:
         raise ValueError(
-            f"{space}: tuner parameters {missing} are missing; expected {[p.name for p in params]}"
+            f"{sp.name}: tuner parameters {missing} are missing; expected "
+            f"{[p.name for p in params]}"
         )
     cfg: dict[str, Any] = {}
     for p in params:
@@ -170,51 +185,62 @@ def config_from_tuner(values: Mapping[str, Any], space: str) -> dict[str, Any]:
         if not _active(p, values):
             cfg[p.field] = 0.0
             continue
-        value = p.check(values[p.name], space)
+        value = p.check(values[p.name], sp.name)
         cfg[p.field] = 1.0 - value if p.transform == "one_minus" else value
     return cfg
 
 
-def tuner_from_config(cfg: Mapping[str, Any], space: str) -> dict[str, Any]:
+def _zero_pattern(zero: list[str], nonzero: list[str]) -> str:
+    if not nonzero:
+        return f"{' and '.join(zero)} are {'both' if len(zero) == 2 else 'all'} 0"
+    return f"{', '.join(zero) or 'none'} 0 with {', '.join(nonzero)} non-zero"
+
+
+def _gate_values(space: str, params: tuple[TunerParam, ...], cfg: Mapping[str, Any]) -> dict:
+    """Each gate's value, read off which of the fields it switches are non-zero."""
+    out = {}
+    for gate in (p for p in params if p.field is None):
+        gated = [p for p in params if p.active_if is not None and p.active_if[0] == gate.name]
+        nonzero = [p.field for p in gated if cfg[p.field] != 0]
+        fits = [
+            c for c in gate.choices if [p.field for p in gated if c in p.active_if[1]] == nonzero
+        ]
+        if not fits:
+            zero = [p.field for p in gated if p.field not in nonzero]
+            raise ValueError(
+                f"{space}: {_zero_pattern(zero, nonzero)}; TaskSet never samples that "
+                f"({gate.name} is one of {list(gate.choices)})"
+            )
+        out[gate.name] = fits[0]
+    return out
+
+
+def tuner_from_config(cfg: Mapping[str, Any], space: str | SearchSpace) -> dict[str, Any]:
     """The tuner parameters of a ``space`` config (inactive conditional ones left out).
 
     ValueError when a field is outside the range TaskSet samples, or a zero/non-zero pattern no
     gate can produce (nadamw_grid always has some weight decay).
     """
-    params = tuner_params(space)
+    sp = _space(space)
+    params = tuner_params(sp)
     fields = {p.field for p in params if p.field is not None}
     if set(cfg) != fields:
-        raise ValueError(f"{space} configs have fields {sorted(fields)}, got {sorted(cfg)}")
-    out: dict[str, Any] = {}
-    if space == "nadamw_grid":
-        adamw, l2 = cfg["adamw_weight_decay"] > 0, cfg["l2_weight_decay"] > 0
-        if not (adamw or l2):
-            raise ValueError(
-                f"{space}: adamw_weight_decay and l2_weight_decay are both 0; TaskSet always "
-                "samples one of them (or both)"
-            )
-        out_gates = {
-            "weight_decay_kind": "both" if adamw and l2 else ("adamw" if adamw else "l2"),
-            "use_warmup": cfg["warmup_fraction"] > 0,
-            "decay_to_zero": cfg["min_learning_rate_mult"] == 0,
-        }
-    else:
-        out_gates = {}
+        raise ValueError(f"{sp.name} configs have fields {sorted(fields)}, got {sorted(cfg)}")
+    out: dict[str, Any] = _gate_values(sp.name, params, cfg)
     for p in params:
         if p.field is None:
-            out[p.name] = out_gates[p.name]
             continue
         if p.active_if is not None and out[p.active_if[0]] not in p.active_if[1]:
             continue
         value = cfg[p.field]
         if p.kind == "choice":
-            out[p.name] = p.check(bool(value), space)
+            out[p.name] = p.check(bool(value), sp.name)
         else:
-            out[p.name] = p.check(1.0 - value if p.transform == "one_minus" else value, space)
-    return out
+            out[p.name] = p.check(1.0 - value if p.transform == "one_minus" else value, sp.name)
+    return {p.name: out[p.name] for p in params if p.name in out}
 
 
-def suggest_hparams(trial: Any, space: str) -> dict[str, Any]:
+def suggest_hparams(trial: Any, space: str | SearchSpace) -> dict[str, Any]:
     """Sample a ``space`` config in an Optuna trial, drawing as TaskSet's sampler does.
 
     Conditional parameters are suggested only when their gate opens them, so the trial's
@@ -235,7 +261,7 @@ def suggest_hparams(trial: Any, space: str) -> dict[str, Any]:
 def make_optimizer(
     params: Any,
     hparams: Mapping[str, Any],
-    space: str,
+    space: str | SearchSpace,
     training_steps: int,
     **optimizer_kwargs: Any,
 ) -> Any:
@@ -244,21 +270,21 @@ def make_optimizer(
     ``training_steps`` is built in (no scheduler to step). ``optimizer_kwargs`` go to the space's
     ``torch_optimizer`` (e.g. ``warmup_semantics="max"``)."""
     from hparam_lists.lists import _check_int
-    from taskset_torch.optimizers import get_space
 
+    sp = _space(space)
     steps = _check_int(training_steps, "training_steps", low=1)
-    fields = {p.field for p in tuner_params(space) if p.field is not None}
+    params_of_space = tuner_params(sp)
+    fields = {p.field for p in params_of_space if p.field is not None}
     if fields <= set(hparams):
         cfg = {k: hparams[k] for k in fields}
-        tuner_names = {p.name for p in tuner_params(space)} - fields
+        tuner_names = {p.name for p in params_of_space} - fields
         if tuner_names & set(hparams):  # both forms at once: ambiguous
             raise ValueError(
                 f"hparams mix config fields and tuner parameters {sorted(tuner_names & set(hparams))}"
             )
     else:
-        cfg = config_from_tuner(hparams, space)
-    space_obj = get_space(space)
-    opt, _ = space_obj.torch_optimizer(params, space_obj.validate(cfg), steps, **optimizer_kwargs)
+        cfg = config_from_tuner(hparams, sp)
+    opt, _ = sp.torch_optimizer(params, cfg, steps, **optimizer_kwargs)
     return opt
 
 
@@ -271,7 +297,7 @@ def _import(module: str, extra: str) -> Any:
         raise ImportError(f"{module} is not installed: pip install 'taskset-torch[{extra}]'") from e
 
 
-def optuna_distributions(space: str) -> dict[str, Any]:
+def optuna_distributions(space: str | SearchSpace) -> dict[str, Any]:
     """``{name: optuna distribution}`` of every tuner parameter, for ``study.ask(...)``.
 
     A fixed search space cannot leave out inactive parameters; :func:`config_from_tuner` ignores
@@ -287,7 +313,9 @@ def optuna_distributions(space: str) -> dict[str, Any]:
     return out
 
 
-def ray_param_space(space: str, fixed: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def ray_param_space(
+    space: str | SearchSpace, fixed: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """Ray Tune ``param_space`` of ``space``'s tuner parameters (``tune.loguniform`` /
     ``uniform`` / ``choice``) plus any ``fixed`` entries (e.g. ``{"training_steps": 1000}``).
 

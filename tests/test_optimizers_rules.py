@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from taskset_torch.optimizers import (
+    SPACES,
     Adam8P,
     Adam8PSpace,
     NAdamW,
@@ -63,15 +64,8 @@ def _assert_rows_close(got: torch.Tensor, want: torch.Tensor, rel: float, label:
     assert err <= rel * max(scale, 1e-12), f"{label}: max |diff| {err:.3g} vs scale {scale:.3g}"
 
 
-CASES = [
-    ("adam1p_wide_grid", {}),
-    ("adam4p_wide_grid", {}),
-    ("adam6p_wide_grid", {}),
-    ("adam8p_wide_grid", {}),
-    ("adagrad_wide_grid", {}),
-    ("nadamw_grid", {}),
-    ("nadamw_grid", {"warmup_semantics": "max"}),
-]
+# Every registered space (a new one is covered without editing this file), plus the options.
+CASES = [(name, {}) for name in SPACES] + [("nadamw_grid", {"warmup_semantics": "max"})]
 
 
 @pytest.mark.parametrize(("name", "kw"), CASES)

@@ -1,12 +1,9 @@
-"""TaskSet's optimizer search spaces, vectorized update rules and single-config optimizers."""
+"""TaskSet's optimizer search spaces, their update rules (each written once, run on ``[K, P]``
+buffers or as ``torch.optim``) and single-config optimizers."""
 
 from taskset_torch.optimizers.base import HParam, SearchSpace, VectorizedOptimizer
-from taskset_torch.optimizers.rules import (
-    VectorizedAdam8P,
-    VectorizedNAdamW,
-    VectorizedTFAdagrad,
-    VectorizedTFAdam,
-)
+from taskset_torch.optimizers.kernels import ADAM8P, NADAMW, TF_ADAGRAD, TF_ADAM
+from taskset_torch.optimizers.rules import RuleOptimizer, UpdateRule, VectorizedRule
 from taskset_torch.optimizers.schedules import (
     WARMUP_SEMANTICS,
     adam8p_learning_rate,
@@ -26,12 +23,28 @@ from taskset_torch.optimizers.spaces import (
     optimizer_config,
     resolve_optimizer,
 )
-from taskset_torch.optimizers.torch_optim import Adam8P, NAdamW, TFAdagrad, TFAdam
+from taskset_torch.optimizers.torch_optim import (
+    Adam8P,
+    NAdamW,
+    TFAdagrad,
+    TFAdam,
+    VectorizedAdam8P,
+    VectorizedNAdamW,
+    VectorizedTFAdagrad,
+    VectorizedTFAdam,
+)
 
 __all__ = [
     "HParam",
     "SearchSpace",
     "VectorizedOptimizer",
+    "UpdateRule",
+    "VectorizedRule",
+    "RuleOptimizer",
+    "TF_ADAM",
+    "ADAM8P",
+    "NADAMW",
+    "TF_ADAGRAD",
     "VectorizedTFAdam",
     "VectorizedAdam8P",
     "VectorizedNAdamW",

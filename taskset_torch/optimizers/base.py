@@ -1,20 +1,27 @@
-"""The SearchSpace and VectorizedOptimizer contracts, and hyperparameter validation."""
+"""The contracts: a hyperparameter (:class:`HParam`), a vectorized update rule
+(:class:`VectorizedOptimizer`) and a search space (:class:`SearchSpace`); config validation."""
 
 from __future__ import annotations
 
 import abc
 import dataclasses
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import torch
+
+from taskset_torch.sampling import rng_for
+
+if TYPE_CHECKING:
+    from taskset_torch.optimizers.rules import RuleOptimizer, UpdateRule, VectorizedRule
 
 __all__ = [
     "HParam",
     "SearchSpace",
     "VectorizedOptimizer",
+    "check_config",
     "check_training_steps",
 ]
 
@@ -23,10 +30,13 @@ _V = TypeVar("_V", bound="VectorizedOptimizer")
 
 @dataclasses.dataclass(frozen=True)
 class HParam:
-    """One hyperparameter: its type and the domain where the update rule is well defined.
+    """One hyperparameter: its type, the domain where the update rule is well defined, and the
+    range TaskSet samples it from.
 
-    The domain is what :meth:`SearchSpace.validate` enforces; it is wider than the range TaskSet
-    samples from (``sampled``, for documentation) so that hand-written configs are accepted.
+    The domain is what :meth:`SearchSpace.validate` enforces; it is wider than the sampling range
+    (``prior``, see :mod:`taskset_torch.optimizers.hparams`) so that hand-written configs are
+    accepted. ``prior`` drives :meth:`SearchSpace.sample` and the tuner spaces of
+    ``hparam_lists.tuning``.
     """
 
     name: str
@@ -35,7 +45,11 @@ class HParam:
     high: float = math.inf
     low_inclusive: bool = True
     high_inclusive: bool = False
-    sampled: str = ""
+    prior: Any = None
+
+    def sampled_from(self, prior: Any) -> HParam:
+        """The same hyperparameter sampled from another range (e.g. nadamw's narrower rates)."""
+        return dataclasses.replace(self, prior=prior)
 
     def describe(self) -> str:
         """The valid domain in words, e.g. ``0 <= beta1 < 1``."""
@@ -80,6 +94,32 @@ def check_training_steps(training_steps: Any) -> int:
     return int(training_steps)
 
 
+def check_config(
+    where: str,
+    specs: Sequence[HParam],
+    cfg: Any,
+    *,
+    unknown: str = "error",
+) -> dict[str, Any]:
+    """``cfg`` checked against ``specs`` and normalized to plain floats/bools, in ``specs`` order.
+
+    The one config check: search spaces, vectorized rules and torch optimizers all call it.
+    A ValueError starts with ``where`` and names the field and its valid domain; fields not in
+    ``specs`` are an error unless ``unknown="ignore"``.
+    """
+    if not isinstance(cfg, Mapping):
+        raise ValueError(f"{where}: a config must be a mapping, got {type(cfg).__name__}")
+    names = [h.name for h in specs]
+    if unknown == "error":
+        extra = [k for k in cfg if k not in names]
+        if extra:
+            raise ValueError(f"{where}: unknown field(s) {extra}; valid fields: {', '.join(names)}")
+    missing = [k for k in names if k not in cfg]
+    if missing:
+        raise ValueError(f"{where}: missing field(s) {missing}; a config needs: {', '.join(names)}")
+    return {h.name: h.check(cfg[h.name], where) for h in specs}
+
+
 class VectorizedOptimizer(abc.ABC):
     """An update rule applied to K configs at once, on one flat ``[K, P]`` parameter buffer.
 
@@ -115,6 +155,7 @@ class VectorizedOptimizer(abc.ABC):
 
     @property
     def device(self) -> torch.device:
+        """The device of the hyperparameter tensors (params must be on it)."""
         return next(iter(self._tensors.values())).device
 
     def to(self: _V, device: torch.device | str) -> _V:
@@ -175,38 +216,57 @@ class VectorizedOptimizer(abc.ABC):
     ) -> None: ...
 
 
-class SearchSpace(abc.ABC):
-    """A TaskSet optimizer family: how configs are sampled and which update rule they drive."""
+class SearchSpace:
+    """A TaskSet optimizer family: how configs are sampled and which update rule they drive.
+
+    A space is data plus a rule: ``name``, ``hparam_specs`` (the config's fields with their
+    domains and sampling ranges, in TaskSet's draw order), ``rng_offset`` (TaskSet's per-sampler
+    seed offset), ``rule`` (an :class:`~taskset_torch.optimizers.rules.UpdateRule`) and
+    ``defaults`` (rule hyperparameters the space holds fixed). Sampling, validation, the
+    vectorized rule, the ``torch.optim`` optimizer and the learning-rate schedule all follow.
+
+    Example::
+
+        space = get_space("nadamw_grid")
+        cfg = space.sample(3)                           # TaskSet's nadamw_grid_seed3
+        opt, _ = space.torch_optimizer(model.parameters(), cfg, training_steps=1000)
+        multiplier = space.schedule(cfg, 1000)          # step -> lr factor (warmup + cosine)
+    """
 
     #: TaskSet's sampler name, e.g. ``adam8p_wide_grid``.
     name: str = ""
     #: The fields of a config, in TaskSet's sampling (and storage) order.
     hparam_specs: tuple[HParam, ...] = ()
+    #: Added to the seed to make TaskSet's ``RandomState`` for this sampler.
+    rng_offset: int = 0
+    #: The update rule the configs drive.
+    rule: UpdateRule
+    #: Rule hyperparameters that are not fields of this space, with their fixed values.
+    defaults: Mapping[str, Any] = {}
+    #: The classes built by :meth:`vectorized` / :meth:`torch_optimizer` (None: the generic
+    #: :class:`~taskset_torch.optimizers.rules.VectorizedRule` / ``RuleOptimizer``).
+    vectorized_class: type[VectorizedRule] | None = None
+    optimizer_class: type[RuleOptimizer] | None = None
 
     @property
     def hparam_names(self) -> tuple[str, ...]:
+        """The config's field names, in TaskSet's order."""
         return tuple(h.name for h in self.hparam_specs)
 
-    @abc.abstractmethod
     def sample(self, seed: int) -> dict[str, Any]:
         """TaskSet's config ``<name>_seed<seed>``, exactly (same RNG stream and draw order)."""
+        rng = rng_for(seed, self.rng_offset)
+        gates: dict[str, Any] = {}
+        cfg = {}
+        for h in self.hparam_specs:
+            if h.prior is None:
+                raise TypeError(f"{self.name}: {h.name} has no sampling range (HParam.prior)")
+            cfg[h.name] = h.prior.draw(rng, gates)
+        return cfg
 
     def validate(self, cfg: Mapping[str, Any]) -> dict[str, Any]:
         """``cfg`` checked field by field and normalized to plain floats/bools, in field order."""
-        if not isinstance(cfg, Mapping):
-            raise ValueError(f"{self.name}: a config must be a mapping, got {type(cfg).__name__}")
-        names = self.hparam_names
-        unknown = [k for k in cfg if k not in names]
-        if unknown:
-            raise ValueError(
-                f"{self.name}: unknown field(s) {unknown}; valid fields: {', '.join(names)}"
-            )
-        missing = [k for k in names if k not in cfg]
-        if missing:
-            raise ValueError(
-                f"{self.name}: missing field(s) {missing}; a config needs: {', '.join(names)}"
-            )
-        return {h.name: h.check(cfg[h.name], self.name) for h in self.hparam_specs}
+        return check_config(self.name, self.hparam_specs, cfg)
 
     def validate_all(self, configs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """:meth:`validate` each config; an error says which config (by index) was wrong."""
@@ -218,21 +278,65 @@ class SearchSpace(abc.ABC):
                 raise ValueError(f"config {i}: {e}") from None
         return out
 
-    @abc.abstractmethod
-    def vectorized(
-        self, configs: Sequence[Mapping[str, Any]], training_steps: int
-    ) -> VectorizedOptimizer:
-        """The update rule over ``len(configs)`` configs on one ``[K, P]`` buffer."""
+    def schedule_steps(self, training_steps: int) -> int:
+        """The horizon the rule's schedule runs on for a run of ``training_steps`` steps."""
+        return check_training_steps(training_steps)
 
-    @abc.abstractmethod
+    def _rule_config(self, checked: Mapping[str, Any]) -> dict[str, Any]:
+        return {**self.defaults, **checked}
+
+    def vectorized(
+        self, configs: Sequence[Mapping[str, Any]], training_steps: int, **options: Any
+    ) -> VectorizedOptimizer:
+        """The update rule over ``len(configs)`` configs on one ``[K, P]`` buffer.
+
+        ``options`` are the rule's (``warmup_semantics="max"`` for nadamw_grid).
+        """
+        full = [self._rule_config(c) for c in self.validate_all(configs)]
+        return self.rule.vectorized(
+            full,
+            training_steps,
+            schedule_steps=self.schedule_steps(training_steps),
+            cls=self.vectorized_class,
+            checked=True,
+            **options,
+        )
+
     def torch_optimizer(
         self,
         params: Iterable[torch.Tensor] | Iterable[dict[str, Any]],
         cfg: Mapping[str, Any],
         training_steps: int,
+        **options: Any,
     ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler | None]:
         """A single-config ``torch.optim.Optimizer`` (schedules are built in, so the scheduler
         is ``None`` for every TaskSet space)."""
+        steps = self.schedule_steps(training_steps)
+        opt = self.rule.torch_optimizer(
+            params,
+            self._rule_config(self.validate(cfg)),
+            schedule_steps=steps,
+            cls=self.optimizer_class,
+            checked=True,
+            **options,
+        )
+        return opt, None
+
+    def schedule(
+        self, cfg: Mapping[str, Any], training_steps: int, **options: Any
+    ) -> Callable[[int], float]:
+        """``step -> factor``: ``cfg``'s learning rate after ``step`` updates over its base rate.
+
+        1.0 everywhere for a constant-rate space. With :meth:`without_schedule` it splits the
+        built-in schedule into a ``torch.optim.lr_scheduler.LambdaLR`` multiplier.
+        """
+        full = self._rule_config(self.validate(cfg))
+        return self.rule.schedule(full, self.schedule_steps(training_steps), **options)
+
+    def without_schedule(self, cfg: Mapping[str, Any]) -> dict[str, Any]:
+        """``cfg`` (validated) with its schedule switched off: a constant rate of ``learning_rate``."""
+        checked = self.validate(cfg)
+        return {**checked, **{k: v for k, v in self.rule.schedule_off.items() if k in checked}}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"

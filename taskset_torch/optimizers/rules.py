@@ -1,106 +1,145 @@
-"""Vectorized update rules: K configs on one flat ``[K, P]`` buffer, ``[K, 1]`` hyperparameters.
+"""An update rule written once, run two ways: on ``[K, P]`` buffers and as a ``torch.optim``.
 
-Each rule is the element-wise twin of a single-config optimizer in ``torch_optim.py`` (same
-formulas, same op order), mostly in place. Nothing mixes rows, so a diverged config (NaN/inf)
-leaves the others untouched. Per-step scalars (bias corrections, schedules) are ``[K, 1]`` tensor
-ops on the hyperparameters' device: no host round trip per step.
+An :class:`UpdateRule` is element-wise code (see :mod:`taskset_torch.optimizers.kernels`) whose
+hyperparameters are either plain floats (one config, like torch's ``_single_tensor_*``
+functions) or ``[K, 1]`` float32 tensors that broadcast against a ``[K, P]`` buffer (K configs
+at once). :class:`VectorizedRule` feeds it tensors, :class:`RuleOptimizer` floats from a param
+group; both compute derived values (``1 - beta``) from the float64 config, so the two paths run
+the same ops on the same numbers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+import dataclasses
+from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
+from typing import Any, ClassVar
 
 import torch
 
-from taskset_torch.optimizers.base import VectorizedOptimizer, check_training_steps
-from taskset_torch.optimizers.hparams import (
-    ADAGRAD_KEYS,
-    ADAM8P_KEYS,
-    ADAM_KEYS,
-    NADAMW_KEYS,
-    check_hparams,
-)
-from taskset_torch.optimizers.schedules import (
-    WARMUP_SEMANTICS,
-    adam8p_learning_rate,
-    cosine_learning_rate,
-    one_minus_pow,
+from taskset_torch.optimizers.base import (
+    HParam,
+    VectorizedOptimizer,
+    check_config,
+    check_training_steps,
 )
 
-__all__ = ["VectorizedTFAdam", "VectorizedAdam8P", "VectorizedNAdamW", "VectorizedTFAdagrad"]
+__all__ = ["UpdateRule", "VectorizedRule", "RuleOptimizer", "Hyper", "Scalar"]
+
+Scalar = float | torch.Tensor
+#: A rule's hyperparameters by name: floats (one config) or ``[K, 1]`` tensors (K configs).
+Hyper = Mapping[str, Any]
 
 
-def _checked(
-    rule: str, configs: Sequence[Mapping[str, Any]], keys: tuple[str, ...]
-) -> list[dict[str, Any]]:
-    out = []
-    for i, c in enumerate(configs):
-        missing = [k for k in keys if k not in c]
-        if missing:
-            raise ValueError(f"{rule}: config {i} lacks {missing}; it needs {', '.join(keys)}")
-        out.append(check_hparams(f"{rule} config {i}", {k: c[k] for k in keys}))
-    return out
+def _no_derived(cfg: Mapping[str, Any]) -> dict[str, float]:
+    return {}
 
 
-class _AdamMoments(VectorizedOptimizer):
-    """Shared by the Adam variants: first/second moments with ``1 - beta`` kept in float64."""
-
-    _keys: tuple[str, ...] = ()
-
-    def __init__(self, configs: Sequence[Mapping[str, Any]], training_steps: int):
-        super().__init__(_checked(type(self).__name__, configs, self._keys), training_steps)
-        for k in self._keys:
-            if k != "use_nesterov":
-                self._hparam(k)
-        # 1 - beta from the float64 config, not from float32(beta): beta2 = 1 - 1e-6 would
-        # otherwise be off by several percent in (1 - beta2).
-        self._column("one_minus_beta1", (1.0 - c["beta1"] for c in self.configs))
-        self._column("one_minus_beta2", (1.0 - c["beta2"] for c in self.configs))
-
-    def _init(self, params: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {"m": torch.zeros_like(params), "v": torch.zeros_like(params)}
-
-    def _moments(self, state: dict[str, torch.Tensor], grads: torch.Tensor) -> None:
-        h = self._tensors
-        state["m"].lerp_(grads, h["one_minus_beta1"])
-        state["v"].lerp_(grads * grads, h["one_minus_beta2"])
-
-    def _tf_adam_lr(self, lr: torch.Tensor, step: int) -> torch.Tensor:
-        """``lr * sqrt(1 - beta2^t) / (1 - beta1^t)`` with ``t = step + 1``."""
-        h = self._tensors
-        t = step + 1
-        bc2 = one_minus_pow(h["one_minus_beta2"], t)
-        return lr * bc2.sqrt_() / one_minus_pow(h["one_minus_beta1"], t)
+def _constant_rate(h: Hyper, step: int, schedule_steps: int, options: Mapping[str, Any]) -> Any:
+    return h["learning_rate"]
 
 
-class VectorizedTFAdam(_AdamMoments):
-    """TF1 ``AdamOptimizer`` (see :class:`~taskset_torch.optimizers.torch_optim.TFAdam`)."""
+@dataclasses.dataclass(frozen=True)
+class UpdateRule:
+    """One update rule: its hyperparameters, state, schedule and element-wise step.
 
-    _keys = ADAM_KEYS
-
-    def _update(
-        self,
-        params: torch.Tensor,
-        grads: torch.Tensor,
-        state: dict[str, torch.Tensor],
-        step: int,
-    ) -> None:
-        h = self._tensors
-        self._moments(state, grads)
-        lr_t = self._tf_adam_lr(h["learning_rate"], step)
-        denom = state["v"].sqrt().add_(h["epsilon"])
-        params.addcdiv_(state["m"] * lr_t, denom, value=-1.0)
-
-
-class VectorizedAdam8P(_AdamMoments):
-    """Adam8P (see :class:`~taskset_torch.optimizers.torch_optim.Adam8P`).
-
-    ``schedule_steps`` is the horizon the decays are rescaled to (default ``training_steps``);
-    TaskSet's adam8p getter ignored the run length and always used 10000.
+    Args:
+        name: shown in errors.
+        hparams: the config fields the rule reads (domains checked by :func:`check_config`).
+        init_state: ``(param, h) -> state`` (``{"m": zeros, ...}``).
+        update: ``(param, grad, state, h, lr, step) -> None``, in place; ``lr`` is the scheduled
+            learning rate, ``step`` the number of previous updates.
+        derived: ``cfg -> {name: float}`` computed in float64 per config (e.g. ``1 - beta1``).
+        learning_rate: ``(h, step, schedule_steps, options) -> lr`` (default: constant).
+        schedule_off: field values that make ``learning_rate`` constant (for
+            :meth:`SearchSpace.without_schedule`).
+        skip_if_zero: ``h`` entries whose term the update drops when they are the float 0; the
+            vectorized rule passes 0.0 instead of a column when every config has 0.
+        options: keyword options and their valid values, the first being the default.
     """
 
-    _keys = ADAM8P_KEYS
+    name: str
+    hparams: tuple[HParam, ...]
+    init_state: Callable[[torch.Tensor, Hyper], dict[str, torch.Tensor]]
+    update: Callable[[torch.Tensor, torch.Tensor, MutableMapping[str, Any], Hyper, Any, int], None]
+    derived: Callable[[Mapping[str, Any]], dict[str, float]] = _no_derived
+    learning_rate: Callable[[Hyper, int, int, Mapping[str, Any]], Any] = _constant_rate
+    schedule_off: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    skip_if_zero: tuple[str, ...] = ()
+    options: Mapping[str, tuple[Any, ...]] = dataclasses.field(default_factory=dict)
+
+    @property
+    def scheduled(self) -> bool:
+        """Whether the learning rate changes with the step (the rule takes ``training_steps``)."""
+        return bool(self.schedule_off)
+
+    def check_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        """Every option, defaults filled in; ValueError naming a bad one and the valid values."""
+        unknown = [k for k in options if k not in self.options]
+        if unknown:
+            valid = ", ".join(self.options) or "none"
+            raise ValueError(f"{self.name} takes no option(s) {unknown}; valid options: {valid}")
+        out = {}
+        for key, valid in self.options.items():
+            value = options.get(key, valid[0])
+            if value not in valid:
+                raise ValueError(f"{key} must be one of {valid}, got {value!r}")
+            out[key] = value
+        return out
+
+    def hyper(self, cfg: Mapping[str, Any]) -> dict[str, Any]:
+        """One config's ``h``: its fields and the derived values, as Python floats/bools."""
+        return {**cfg, **self.derived(cfg)}
+
+    def schedule(
+        self, cfg: Mapping[str, Any], schedule_steps: int, **options: Any
+    ) -> Callable[[int], float]:
+        """``step -> learning-rate factor`` of a checked config (its rate at a base rate of 1)."""
+        h = {**self.hyper(cfg), "learning_rate": 1.0}
+        steps = check_training_steps(schedule_steps)
+        opts = self.check_options(options)
+        return lambda step: float(self.learning_rate(h, step, steps, opts))
+
+    def vectorized(
+        self,
+        configs: Sequence[Mapping[str, Any]],
+        training_steps: int,
+        *,
+        schedule_steps: int | None = None,
+        cls: type[VectorizedRule] | None = None,
+        checked: bool = False,
+        **options: Any,
+    ) -> VectorizedRule:
+        """The rule over K configs (``checked=True``: the configs were validated already)."""
+        cls = cls or VectorizedRule
+        opt = cls.__new__(cls)
+        opt._setup(self, configs, training_steps, schedule_steps, options, check=not checked)
+        return opt
+
+    def torch_optimizer(
+        self,
+        params: Iterable[torch.Tensor] | Iterable[dict[str, Any]],
+        cfg: Mapping[str, Any],
+        *,
+        schedule_steps: int | None = None,
+        cls: type[RuleOptimizer] | None = None,
+        checked: bool = False,
+        **options: Any,
+    ) -> RuleOptimizer:
+        """The rule as a single-config ``torch.optim.Optimizer`` (``checked``: as above)."""
+        cls = cls or RuleOptimizer
+        opt = cls.__new__(cls)
+        opt._setup(self, params, cfg, schedule_steps, options, check=not checked)
+        return opt
+
+
+class VectorizedRule(VectorizedOptimizer):
+    """An :class:`UpdateRule` over K configs: ``[K, 1]`` hyperparameters, ``[K, P]`` buffers.
+
+    Nothing mixes rows, so a config that diverges (NaN/inf) leaves the others untouched.
+    ``schedule_steps`` is the schedule's horizon (default ``training_steps``).
+    """
+
+    rule: ClassVar[UpdateRule | None] = None
 
     def __init__(
         self,
@@ -108,120 +147,55 @@ class VectorizedAdam8P(_AdamMoments):
         training_steps: int,
         *,
         schedule_steps: int | None = None,
+        rule: UpdateRule | None = None,
+        **options: Any,
     ):
+        self._setup(rule, configs, training_steps, schedule_steps, options, check=True)
+
+    def _setup(
+        self,
+        rule: UpdateRule | None,
+        configs: Sequence[Mapping[str, Any]],
+        training_steps: int,
+        schedule_steps: int | None,
+        options: Mapping[str, Any],
+        *,
+        check: bool,
+    ) -> None:
+        rule = rule or type(self).rule
+        if rule is None:
+            raise TypeError(f"{type(self).__name__} needs an update rule (rule=...)")
+        where = type(self).__name__
+        if check:
+            configs = [
+                check_config(f"{where} config {i}", rule.hparams, c, unknown="ignore")
+                for i, c in enumerate(configs)
+            ]
         super().__init__(configs, training_steps)
+        self.rule = rule  # type: ignore[misc]
+        self.options = rule.check_options(options)
         self.schedule_steps = check_training_steps(
             training_steps if schedule_steps is None else schedule_steps
         )
-        # Skip the penalty ops entirely when no config uses them (all of adam6p).
-        self._use_l1 = any(c["l1"] != 0.0 for c in self.configs)
-        self._use_l2 = any(c["l2"] != 0.0 for c in self.configs)
-        self._column("two_l2", (2.0 * c["l2"] for c in self.configs))
+        hypers = [rule.hyper(c) for c in self.configs]
+        names = [h.name for h in rule.hparams if h.kind != "bool"] + list(rule.derived(hypers[0]))
+        self._constants: dict[str, float] = {}
+        for name in names:
+            values = [hy[name] for hy in hypers]
+            if name in rule.skip_if_zero and all(v == 0 for v in values):
+                self._constants[name] = 0.0
+            else:
+                self._column(name, values)
 
-    def _update(
-        self,
-        params: torch.Tensor,
-        grads: torch.Tensor,
-        state: dict[str, torch.Tensor],
-        step: int,
-    ) -> None:
-        h = self._tensors
-        # d/dp (l1 * |p| + l2 * p^2): TaskSet adds these penalties to the loss.
-        if self._use_l1:
-            grads = torch.addcmul(grads, params.sign(), h["l1"])
-        if self._use_l2:
-            grads = torch.addcmul(grads, params, h["two_l2"])
-        self._moments(state, grads)
-        t = step + 1
-        lr = adam8p_learning_rate(
-            step,
-            learning_rate=h["learning_rate"],
-            linear_decay=h["linear_decay"],
-            exponential_decay=h["exponential_decay"],
-            training_steps=self.schedule_steps,
-        )
-        bc2 = one_minus_pow(h["one_minus_beta2"], t)
-        denom = state["v"].div(bc2).add_(1e-10).sqrt_().add_(h["epsilon"])
-        scale = lr / one_minus_pow(h["one_minus_beta1"], t)
-        params.addcdiv_(state["m"] * scale, denom, value=-1.0)
-
-
-class VectorizedNAdamW(_AdamMoments):
-    """NAdamW + cosine/warmup schedule (see :class:`~taskset_torch.optimizers.torch_optim.NAdamW`).
-
-    Configs with and without Nesterov mix in one batch: the numerator is
-    ``lerp(m, g, (1 - beta1) * use_nesterov)``, which is exactly ``m`` where the flag is off.
-    """
-
-    _keys = NADAMW_KEYS
-
-    def __init__(
-        self,
-        configs: Sequence[Mapping[str, Any]],
-        training_steps: int,
-        *,
-        warmup_semantics: str = "min",
-    ):
-        if warmup_semantics not in WARMUP_SEMANTICS:
-            raise ValueError(
-                f"warmup_semantics must be one of {WARMUP_SEMANTICS}, got {warmup_semantics!r}"
-            )
-        super().__init__(configs, training_steps)
-        self.warmup_semantics = warmup_semantics
-        nesterov = [bool(c["use_nesterov"]) for c in self.configs]
-        self._any_nesterov = any(nesterov)
-        self._column(
-            "nesterov_weight", ((1.0 - c["beta1"]) * n for c, n in zip(self.configs, nesterov))
-        )
-        self._use_l2 = any(c["l2_weight_decay"] != 0.0 for c in self.configs)
-        self._use_adamw = any(c["adamw_weight_decay"] != 0.0 for c in self.configs)
+    def _hyper(self) -> dict[str, Any]:
+        return {**self._tensors, **self._constants}
 
     def learning_rate(self, step: int) -> torch.Tensor:
         """The scheduled learning rate of every config after ``step`` updates: ``[K, 1]``."""
-        h = self._tensors
-        return cosine_learning_rate(
-            step,
-            learning_rate=h["learning_rate"],
-            training_steps=self.training_steps,
-            constant_fraction=h["constant_fraction"],
-            warmup_fraction=h["warmup_fraction"],
-            min_learning_rate_mult=h["min_learning_rate_mult"],
-            warmup_semantics=self.warmup_semantics,
-        )
-
-    def _update(
-        self,
-        params: torch.Tensor,
-        grads: torch.Tensor,
-        state: dict[str, torch.Tensor],
-        step: int,
-    ) -> None:
-        h = self._tensors
-        if self._use_l2:  # minus sign as in TaskSet's and opt_list's code
-            grads = torch.addcmul(grads, params, h["l2_weight_decay"], value=-1.0)
-        self._moments(state, grads)
-        lr_t = self._tf_adam_lr(self.learning_rate(step), step)
-        m = state["m"]
-        num = torch.lerp(m, grads, h["nesterov_weight"]) if self._any_nesterov else m
-        denom = state["v"].sqrt().add_(h["epsilon"])
-        if self._use_adamw:
-            params.mul_(1.0 - lr_t * h["adamw_weight_decay"])
-        params.addcdiv_(num * lr_t, denom, value=-1.0)
-
-
-class VectorizedTFAdagrad(VectorizedOptimizer):
-    """TF1 ``AdagradOptimizer`` (see :class:`~taskset_torch.optimizers.torch_optim.TFAdagrad`)."""
-
-    _keys = ADAGRAD_KEYS
-
-    def __init__(self, configs: Sequence[Mapping[str, Any]], training_steps: int):
-        super().__init__(_checked(type(self).__name__, configs, self._keys), training_steps)
-        for k in self._keys:
-            self._hparam(k)
+        return self.rule.learning_rate(self._hyper(), step, self.schedule_steps, self.options)
 
     def _init(self, params: torch.Tensor) -> dict[str, torch.Tensor]:
-        acc = self._tensors["initial_accumulator_value"].to(params.dtype).expand_as(params)
-        return {"accumulator": acc.clone(memory_format=torch.contiguous_format)}
+        return self.rule.init_state(params, self._hyper())
 
     def _update(
         self,
@@ -230,6 +204,118 @@ class VectorizedTFAdagrad(VectorizedOptimizer):
         state: dict[str, torch.Tensor],
         step: int,
     ) -> None:
-        acc = state["accumulator"]
-        acc.addcmul_(grads, grads)
-        params.addcmul_(grads, acc.rsqrt().mul_(self._tensors["learning_rate"]), value=-1.0)
+        h = self._hyper()
+        lr = self.rule.learning_rate(h, step, self.schedule_steps, self.options)
+        self.rule.update(params, grads, state, h, lr, step)
+
+
+def _group_key(name: str) -> str:
+    # torch's LR schedulers scale group["lr"]; everything else keeps TaskSet's names.
+    return "lr" if name == "learning_rate" else name
+
+
+class RuleOptimizer(torch.optim.Optimizer):
+    """An :class:`UpdateRule` as a single-config ``torch.optim.Optimizer``.
+
+    The base learning rate lives in each param group as ``"lr"`` (torch's convention), so torch's
+    LR schedulers scale it on top of the built-in schedule; the other hyperparameters keep
+    TaskSet's names. Every param group is checked when it is added. Scheduled rules keep their
+    horizon in the group as ``training_steps``; each parameter counts its own steps.
+    """
+
+    rule: ClassVar[UpdateRule | None] = None
+    _trusted = False
+
+    def __init__(
+        self,
+        params: Iterable[torch.Tensor] | Iterable[dict[str, Any]],
+        hparams: Mapping[str, Any],
+        *,
+        rule: UpdateRule | None = None,
+        training_steps: int | None = None,
+        **options: Any,
+    ):
+        self._setup(rule, params, hparams, training_steps, options, check=True)
+
+    def _setup(
+        self,
+        rule: UpdateRule | None,
+        params: Iterable[torch.Tensor] | Iterable[dict[str, Any]],
+        hparams: Mapping[str, Any],
+        training_steps: int | None,
+        options: Mapping[str, Any],
+        *,
+        check: bool,
+    ) -> None:
+        rule = rule or type(self).rule
+        if rule is None:
+            raise TypeError(f"{type(self).__name__} needs an update rule (rule=...)")
+        self.rule = rule  # type: ignore[misc]
+        self._trusted = not check  # configs from a SearchSpace were validated there
+        defaults = {_group_key(k): v for k, v in hparams.items()}
+        if rule.scheduled:
+            defaults["training_steps"] = 10000 if training_steps is None else training_steps
+        defaults.update(rule.check_options(options))
+        super().__init__(params, defaults)
+        self._trusted = False  # groups added later are the user's
+
+    def __getstate__(self) -> dict[str, Any]:  # torch keeps only defaults, state, groups
+        return {**super().__getstate__(), "rule": self.rule}
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a group (``lr``, not ``learning_rate``); its hyperparameters are checked."""
+        if "learning_rate" in param_group:
+            raise ValueError(
+                f"{type(self).__name__}: a param group sets the learning rate as 'lr' "
+                "(torch's convention), not 'learning_rate'"
+            )
+        super().add_param_group(param_group)
+        if self._trusted:
+            return
+        group = self.param_groups[-1]
+        values = {h.name: group[_group_key(h.name)] for h in self.rule.hparams}
+        checked = check_config(type(self).__name__, self.rule.hparams, values)
+        group.update({_group_key(k): v for k, v in checked.items()})
+        if "training_steps" in group:
+            group["training_steps"] = check_training_steps(group["training_steps"])
+        group.update(self.rule.check_options({k: group[k] for k in self.rule.options}))
+
+    def _hyper(self, group: Mapping[str, Any]) -> dict[str, Any]:
+        return self.rule.hyper({h.name: group[_group_key(h.name)] for h in self.rule.hparams})
+
+    def _options(self, group: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: group[k] for k in self.rule.options}
+
+    def scheduled_learning_rate(self, group: Mapping[str, Any], step: int) -> float:
+        """The group's learning rate after ``step`` previous updates."""
+        steps = group.get("training_steps", 0)
+        return self.rule.learning_rate(self._hyper(group), step, steps, self._options(group))
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
+        """One update of every parameter with a gradient; returns ``closure()``'s loss."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        with torch.no_grad():
+            for group in self.param_groups:
+                h: dict[str, Any] | None = None
+                for p in group["params"]:
+                    if p.grad is None:
+                        continue
+                    if p.grad.is_sparse:
+                        raise RuntimeError(
+                            f"{type(self).__name__} does not support sparse gradients"
+                        )
+                    if h is None:  # once per group and step: the group may have changed
+                        h = self._hyper(group)
+                        options = self._options(group)
+                        steps = group.get("training_steps", 0)
+                    state = self.state[p]
+                    if "step" not in state:
+                        state["step"] = 0
+                        state.update(self.rule.init_state(p, h))
+                    lr = self.rule.learning_rate(h, state["step"], steps, options)
+                    self.rule.update(p, p.grad, state, h, lr, state["step"])
+                    state["step"] += 1
+        return loss

@@ -1,7 +1,10 @@
-"""TaskSet's optimizer search spaces, its fixed ``adam_lr_*``/``adagrad_lr_*`` optimizers, by name.
+"""TaskSet's optimizer search spaces and its fixed ``adam_lr_*``/``adagrad_lr_*`` optimizers.
 
-Samplers follow ``task_set/optimizers/*.py`` draw for draw (RNG offsets, order, TaskSet's reversed
-``exponential_decay`` bounds), so ``get_space(s).sample(n)`` equals the stored ``<s>_seed<n>``.
+A space is data: its fields (with TaskSet's sampling ranges, :mod:`.hparams`), the RNG offset of
+TaskSet's sampler and the update rule (:mod:`.kernels`) its configs drive. Sampling follows
+``task_set/optimizers/*.py`` draw for draw, so ``get_space(s).sample(n)`` equals the stored
+``<s>_seed<n>``. To add a space: define it here and list it in ``SPACES`` (plus new fields in
+``hparams.py`` or a new rule in ``kernels.py`` if it needs them).
 """
 
 from __future__ import annotations
@@ -9,22 +12,24 @@ from __future__ import annotations
 import difflib
 import re
 import types
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
-import torch
 
 from taskset_torch.optimizers import hparams as hp
 from taskset_torch.optimizers.base import SearchSpace, check_training_steps
-from taskset_torch.optimizers.rules import (
+from taskset_torch.optimizers.kernels import ADAM8P, NADAMW, TF_ADAGRAD, TF_ADAM
+from taskset_torch.optimizers.torch_optim import (
+    Adam8P,
+    NAdamW,
+    TFAdagrad,
+    TFAdam,
     VectorizedAdam8P,
     VectorizedNAdamW,
     VectorizedTFAdagrad,
     VectorizedTFAdam,
 )
-from taskset_torch.optimizers.torch_optim import Adam8P, NAdamW, ParamsT, TFAdagrad, TFAdam
-from taskset_torch.sampling import rng_for, sample_log_float
 
 __all__ = [
     "Adam1PSpace",
@@ -40,24 +45,11 @@ __all__ = [
     "resolve_optimizer",
 ]
 
-Schedulerless = tuple[torch.optim.Optimizer, None]
-
-# tf.train.AdamOptimizer's defaults, which adam1p (and the fixed adam_lr_* optimizers) keep.
-_TF_ADAM_DEFAULTS = {"beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8}
 # tf.train.AdagradOptimizer's default accumulator, used by the fixed adagrad_lr_* optimizers.
 _TF_ADAGRAD_INITIAL_ACCUMULATOR = 0.1
 # TaskSet meta-trained on 10k steps; Adam8P's decays are defined on that horizon.
 _TASKSET_STEPS = 10000
-
-
-def _adam4(rng: np.random.RandomState) -> dict[str, float]:
-    """The four Adam draws shared by adam4p/6p/8p, in TaskSet's order."""
-    return {
-        "learning_rate": sample_log_float(rng, 1e-8, 1e1),
-        "beta1": 1 - sample_log_float(rng, 1e-4, 1e0),
-        "beta2": 1 - sample_log_float(rng, 1e-6, 1e0),
-        "epsilon": sample_log_float(rng, 1e-10, 1e3),
-    }
+_ADAM4 = (hp.LEARNING_RATE, hp.BETA1, hp.BETA2, hp.EPSILON)
 
 
 class Adam1PSpace(SearchSpace):
@@ -65,128 +57,69 @@ class Adam1PSpace(SearchSpace):
 
     name = "adam1p_wide_grid"
     hparam_specs = (hp.LEARNING_RATE,)
-
-    def sample(self, seed: int) -> dict[str, Any]:
-        rng = rng_for(seed, 4123)
-        return {"learning_rate": sample_log_float(rng, 1e-8, 1e1)}
-
-    def _full(self, cfg: Mapping[str, Any]) -> dict[str, Any]:
-        return {**_TF_ADAM_DEFAULTS, **self.validate(cfg)}
-
-    def vectorized(
-        self, configs: Sequence[Mapping[str, Any]], training_steps: int
-    ) -> VectorizedTFAdam:
-        full = [self._full(c) for c in self.validate_all(configs)]
-        return VectorizedTFAdam(full, training_steps)
-
-    def torch_optimizer(
-        self, params: ParamsT, cfg: Mapping[str, Any], training_steps: int
-    ) -> Schedulerless:
-        check_training_steps(training_steps)
-        return TFAdam(params, **self._full(cfg)), None
+    rng_offset = 4123
+    rule = TF_ADAM
+    # tf.train.AdamOptimizer's defaults, which adam1p (and the fixed adam_lr_* optimizers) keep.
+    defaults = types.MappingProxyType({"beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8})
+    vectorized_class = VectorizedTFAdam
+    optimizer_class = TFAdam
 
 
 class Adam4PSpace(Adam1PSpace):
     """TF Adam with sampled lr, beta1, beta2, epsilon; constant rate."""
 
     name = "adam4p_wide_grid"
-    hparam_specs = (hp.LEARNING_RATE, hp.BETA1, hp.BETA2, hp.EPSILON)
-
-    def sample(self, seed: int) -> dict[str, Any]:
-        return _adam4(rng_for(seed))
+    hparam_specs = _ADAM4
+    rng_offset = 0
 
 
 class Adam8PSpace(SearchSpace):
-    """Adam8P: adam4p's four, then l1, l2, linear_decay, exponential_decay.
+    """Adam8P: adam4p's four (the same stream: adam4p_seedN is a prefix of this), then l1, l2,
+    linear_decay, exponential_decay.
 
     As in TaskSet, the decays run on the fixed 10k-step horizon whatever ``training_steps`` is
     (TaskSet's adam8p getter dropped it); set ``rescale_schedule=True`` to stretch them instead.
     """
 
     name = "adam8p_wide_grid"
-    hparam_specs = (
-        hp.LEARNING_RATE,
-        hp.BETA1,
-        hp.BETA2,
-        hp.EPSILON,
-        hp.L1,
-        hp.L2,
-        hp.LINEAR_DECAY,
-        hp.EXPONENTIAL_DECAY,
-    )
+    hparam_specs = (*_ADAM4, hp.L1, hp.L2, hp.LINEAR_DECAY, hp.EXPONENTIAL_DECAY)
+    rule = ADAM8P
+    vectorized_class = VectorizedAdam8P
+    optimizer_class = Adam8P
 
     def __init__(self, *, rescale_schedule: bool = False):
         self.rescale_schedule = rescale_schedule
 
-    def sample(self, seed: int) -> dict[str, Any]:
-        rng = rng_for(seed)  # the same stream as adam4p: adam4p_seedN is a prefix of this
-        cfg = _adam4(rng)
-        cfg["l1"] = sample_log_float(rng, 1e-8, 1e1)
-        cfg["l2"] = sample_log_float(rng, 1e-8, 1e1)
-        cfg["linear_decay"] = sample_log_float(rng, 1e-7, 1e-4)
-        # TaskSet writes these bounds reversed; log-uniform on [1e-6, 1e-3] all the same, but a
-        # different number for a given seed than (1e-6, 1e-3).
-        cfg["exponential_decay"] = sample_log_float(rng, 1e-3, 1e-6)
-        return cfg
-
-    def _full(self, cfg: Mapping[str, Any]) -> dict[str, Any]:
-        return self.validate(cfg)
-
-    def _schedule_steps(self, training_steps: int) -> int:
+    def schedule_steps(self, training_steps: int) -> int:
+        """``training_steps`` if ``rescale_schedule``, else TaskSet's fixed 10000."""
         steps = check_training_steps(training_steps)
         return steps if self.rescale_schedule else _TASKSET_STEPS
-
-    def vectorized(
-        self, configs: Sequence[Mapping[str, Any]], training_steps: int
-    ) -> VectorizedAdam8P:
-        full = [self._full(c) for c in self.validate_all(configs)]
-        return VectorizedAdam8P(
-            full, training_steps, schedule_steps=self._schedule_steps(training_steps)
-        )
-
-    def torch_optimizer(
-        self, params: ParamsT, cfg: Mapping[str, Any], training_steps: int
-    ) -> Schedulerless:
-        steps = self._schedule_steps(training_steps)
-        return Adam8P(params, **self._full(cfg), training_steps=steps), None
 
 
 class Adam6PSpace(Adam8PSpace):
     """Adam8P without l1/l2 (own RNG offset); decays rescaled to ``training_steps`` as in TaskSet."""
 
     name = "adam6p_wide_grid"
-    hparam_specs = (
-        hp.LEARNING_RATE,
-        hp.BETA1,
-        hp.BETA2,
-        hp.EPSILON,
-        hp.LINEAR_DECAY,
-        hp.EXPONENTIAL_DECAY,
-    )
+    hparam_specs = (*_ADAM4, hp.LINEAR_DECAY, hp.EXPONENTIAL_DECAY)
+    rng_offset = 123455
+    defaults = types.MappingProxyType({"l1": 0.0, "l2": 0.0})
 
     def __init__(self, *, rescale_schedule: bool = True):
         self.rescale_schedule = rescale_schedule
 
-    def sample(self, seed: int) -> dict[str, Any]:
-        rng = rng_for(seed, 123455)
-        cfg = _adam4(rng)
-        cfg["linear_decay"] = sample_log_float(rng, 1e-7, 1e-4)
-        cfg["exponential_decay"] = sample_log_float(rng, 1e-3, 1e-6)  # reversed, as TaskSet
-        return cfg
-
-    def _full(self, cfg: Mapping[str, Any]) -> dict[str, Any]:
-        return {**self.validate(cfg), "l1": 0.0, "l2": 0.0}
-
 
 class NAdamWSpace(SearchSpace):
-    """TaskSet's ``nadamw_grid`` (the space of opt_list): NAdamW + cosine/warmup schedule."""
+    """TaskSet's ``nadamw_grid`` (the space of opt_list): NAdamW + cosine/warmup schedule.
+
+    Option ``warmup_semantics`` ("min", TaskSet's TF code, default; "max", opt_list's ports).
+    """
 
     name = "nadamw_grid"
     hparam_specs = (
-        hp.LEARNING_RATE,
-        hp.BETA1,
-        hp.BETA2,
-        hp.EPSILON,
+        hp.NADAMW_LEARNING_RATE,
+        hp.NADAMW_BETA1,
+        hp.NADAMW_BETA2,
+        hp.NADAMW_EPSILON,
         hp.USE_NESTEROV,
         hp.ADAMW_WEIGHT_DECAY,
         hp.L2_WEIGHT_DECAY,
@@ -194,60 +127,10 @@ class NAdamWSpace(SearchSpace):
         hp.MIN_LEARNING_RATE_MULT,
         hp.CONSTANT_FRACTION,
     )
-
-    def sample(self, seed: int) -> dict[str, Any]:
-        rng = rng_for(seed, 14358)
-        cfg: dict[str, Any] = {
-            "learning_rate": sample_log_float(rng, 1e-5, 1e0),
-            "beta1": 1 - sample_log_float(rng, 1e-3, 1e0),
-            "beta2": 1 - sample_log_float(rng, 1e-5, 1e0),
-            "epsilon": sample_log_float(rng, 1e-8, 1e4),
-            "use_nesterov": bool(rng.uniform(0.0, 1.0) > 0.5),
-        }
-        # One third AdamW-style decay only, one third l2 only, one third both.
-        r = rng.uniform(0.0, 1.0)
-        if r < 0.3333:
-            cfg["adamw_weight_decay"] = sample_log_float(rng, 1e-5, 1e-1)
-            cfg["l2_weight_decay"] = 0.0
-        elif r < 0.6666:
-            cfg["adamw_weight_decay"] = 0.0
-            cfg["l2_weight_decay"] = sample_log_float(rng, 1e-5, 1e-1)
-        else:
-            cfg["adamw_weight_decay"] = sample_log_float(rng, 1e-5, 1e-1)
-            cfg["l2_weight_decay"] = sample_log_float(rng, 1e-5, 1e-1)
-        use_warmup = rng.uniform(0.0, 1.0) > 0.5
-        cfg["warmup_fraction"] = sample_log_float(rng, 1e-5, 1e-1) if use_warmup else 0.0
-        decay_to_zero = rng.uniform(0.0, 1.0) > 0.5
-        cfg["min_learning_rate_mult"] = 0.0 if decay_to_zero else sample_log_float(rng, 1e-5, 1.0)
-        cfg["constant_fraction"] = rng.uniform(0.0, 1.0)
-        return cfg
-
-    def vectorized(
-        self,
-        configs: Sequence[Mapping[str, Any]],
-        training_steps: int,
-        *,
-        warmup_semantics: str = "min",
-    ) -> VectorizedNAdamW:
-        return VectorizedNAdamW(
-            self.validate_all(configs), training_steps, warmup_semantics=warmup_semantics
-        )
-
-    def torch_optimizer(
-        self,
-        params: ParamsT,
-        cfg: Mapping[str, Any],
-        training_steps: int,
-        *,
-        warmup_semantics: str = "min",
-    ) -> Schedulerless:
-        opt = NAdamW(
-            params,
-            **self.validate(cfg),
-            training_steps=check_training_steps(training_steps),
-            warmup_semantics=warmup_semantics,
-        )
-        return opt, None
+    rng_offset = 14358
+    rule = NADAMW
+    vectorized_class = VectorizedNAdamW
+    optimizer_class = NAdamW
 
 
 class AdagradSpace(SearchSpace):
@@ -255,24 +138,9 @@ class AdagradSpace(SearchSpace):
 
     name = "adagrad_wide_grid"
     hparam_specs = (hp.LEARNING_RATE, hp.INITIAL_ACCUMULATOR_VALUE)
-
-    def sample(self, seed: int) -> dict[str, Any]:
-        rng = rng_for(seed)
-        return {
-            "learning_rate": sample_log_float(rng, 1e-8, 1e1),
-            "initial_accumulator_value": sample_log_float(rng, 1e-10, 1e3),
-        }
-
-    def vectorized(
-        self, configs: Sequence[Mapping[str, Any]], training_steps: int
-    ) -> VectorizedTFAdagrad:
-        return VectorizedTFAdagrad(self.validate_all(configs), training_steps)
-
-    def torch_optimizer(
-        self, params: ParamsT, cfg: Mapping[str, Any], training_steps: int
-    ) -> Schedulerless:
-        check_training_steps(training_steps)
-        return TFAdagrad(params, **self.validate(cfg)), None
+    rule = TF_ADAGRAD
+    vectorized_class = VectorizedTFAdagrad
+    optimizer_class = TFAdagrad
 
 
 #: Every search space by TaskSet name (read-only).

@@ -23,9 +23,11 @@ class ZeroRule:
     """Vectorized update rule that zeroes every row (used to check ``zero_curve``)."""
 
     def init(self, flat: torch.Tensor) -> dict[str, Any]:
+        """No state."""
         return {}
 
     def update(
         self, flat: torch.Tensor, grads: torch.Tensor, state: dict[str, Any], step: int
     ) -> None:
+        """Set every weight to 0, in place."""
         flat.zero_()
