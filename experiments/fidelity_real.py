@@ -33,8 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from hparam_lists.importers import read_taskset_json
+from taskset_torch.curves import CurveStore
 from taskset_torch.runner import plan, run_units
-from taskset_torch.store import CurveStore
 from taskset_torch.training import TrainConfig
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "taskset_real"

@@ -87,7 +87,7 @@ GEN_ARGS = [
 def test_generate_writes_curves_and_skips_finished_units(tmp_path, capsys):
     store_dir = tmp_path / "store"
     assert main([*GEN_ARGS, "--store", str(store_dir)]) == 0
-    from taskset_torch.store import CurveStore
+    from taskset_torch.curves import CurveStore
 
     store = CurveStore(store_dir)
     curves = store.read("quadratic_family_seed106", "adam1p_wide_grid")
@@ -121,7 +121,7 @@ def test_generate_killed_with_sigkill_resumes_without_loss_or_duplicates(tmp_pat
     assert all(p.stat().st_mtime_ns == t for p, t in before.items())  # finished units kept
     reference = tmp_path / "reference"
     assert main([*args, "--quiet", "--store", str(reference)]) == 0  # never interrupted
-    from taskset_torch.store import CurveStore
+    from taskset_torch.curves import CurveStore
 
     resumed, whole = CurveStore(store_dir), CurveStore(reference)
     units = sorted(p.relative_to(store_dir) for p in store_dir.rglob("seed*.npz"))
@@ -165,7 +165,7 @@ def test_rerun_with_other_settings_is_refused_and_another_chunk_adds_nothing(tmp
     argv[steps] = "20"
     code, _, err = run_cli(capsys, *argv, *store, "--force")
     assert code == 0 and "set aside" in err
-    from taskset_torch.store import CurveStore
+    from taskset_torch.curves import CurveStore
 
     c = CurveStore(tmp_path / "store").read("quadratic_family_seed10", "adam1p_wide_grid")
     assert c.steps.tolist() == [0, 10, 20]

@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 
 from taskset_torch.cli import main
+from taskset_torch.curves import CurveStore
 from taskset_torch.download import (
     DownloadError,
     download_curves,
     fetch_task_names,
     released_filename,
 )
-from taskset_torch.store import CurveStore
 
 SPACE = "nadamw_grid"
 TASKS = ("FixedMLP_mnist_ce_128x128x128_relu_bs128", "mlp_family_seed3")

@@ -13,9 +13,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "experiments"))
 import fidelity_real as fr  # noqa: E402
 
+from taskset_torch.curves import CurveStore  # noqa: E402
 from taskset_torch.optimizers import get_space  # noqa: E402
 from taskset_torch.runner import plan, run_units  # noqa: E402
-from taskset_torch.store import CurveStore  # noqa: E402
 from taskset_torch.training import TrainConfig  # noqa: E402
 
 STAND_IN = "quadratic_family_seed106"

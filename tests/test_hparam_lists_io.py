@@ -12,12 +12,12 @@ import pytest
 import torch
 
 import taskset_torch
-from hparam_lists.curves import SPLITS
 from hparam_lists.importers import combine, read_taskset_json
 from hparam_lists.lists import HParamList, learn_list, load_list, optimizer_for_idx
 from hparam_lists.published import published_list_path
 from hparam_lists.synthetic import synthetic_curves
 from taskset_torch.cli import main
+from taskset_torch.curves import SPLITS
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 REAL = SHARED / "data" / "taskset_real"
@@ -364,7 +364,7 @@ def test_cli_learn_evaluate_compare_export(tmp_path, capsys):
 def _nadamw_store(root: Path, n_tasks: int = 3, n_configs: int = 30, drop: dict | None = None):
     """A curve store with synthetic curves under nadamw_grid names (the opt_list's configs);
     ``drop`` maps a task index to a config name that task never ran."""
-    store_mod = pytest.importorskip("taskset_torch.store")
+    store_mod = pytest.importorskip("taskset_torch.curves")
     synth = synthetic_curves(n_tasks, n_configs, n_seeds=2, n_steps=5, seed=4)
     published = load_list("opt_list")
     hparams = dict(zip(published.names, published.configs))
@@ -375,7 +375,7 @@ def _nadamw_store(root: Path, n_tasks: int = 3, n_configs: int = 30, drop: dict 
         for s in range(2):
             for chunk in (keep[: len(keep) // 2], keep[len(keep) // 2 :]):
                 store.write_unit(
-                    f"mlp_family_seed{t}",
+                    store_mod.Curves.unit(f"mlp_family_seed{t}",
                     "nadamw_grid",
                     s,
                     [names[i] for i in chunk],
@@ -384,7 +384,7 @@ def _nadamw_store(root: Path, n_tasks: int = 3, n_configs: int = 30, drop: dict 
                     synth.values[t, chunk, s],
                     np.full(len(chunk), 0.01),
                     [],
-                    {"training_steps": 800},
+                    {"training_steps": 800})
                 )
     return store_mod, synth, names
 

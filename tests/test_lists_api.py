@@ -265,7 +265,7 @@ def test_export_prints_bounds_as_written(capsys):
 def _store(root, n_tasks=4, names=None):
     """A curve store of synthetic nadamw_grid curves (opt_list's configs and hyperparameters)."""
     from hparam_lists.synthetic import synthetic_curves
-    from taskset_torch.store import CurveStore
+    from taskset_torch.curves import CurveStore, Curves
 
     published = load_list("opt_list")
     hparams = dict(zip(published.names, published.configs))
@@ -274,7 +274,7 @@ def _store(root, n_tasks=4, names=None):
     store = CurveStore(root)
     for t in range(n_tasks):
         store.write_unit(
-            f"quadratic_family_seed{t}",
+            Curves.unit(f"quadratic_family_seed{t}",
             "nadamw_grid",
             0,
             names,
@@ -283,7 +283,7 @@ def _store(root, n_tasks=4, names=None):
             synth.values[t, :, 0],
             np.full(len(names), 0.01),
             [],
-            {"training_steps": 100},
+            {"training_steps": 100})
         )
     return ["--store", str(root), "--space", "nadamw_grid"]
 
@@ -308,7 +308,7 @@ def test_version_and_generate_options(tmp_path, capsys):
     argv = [*base, "--configs", "0-1", "--include-list", "opt_list:2", "--eval-batches", "1"]
     assert main(argv) == 0
     assert "only 3 evaluation points" in capsys.readouterr().err
-    from taskset_torch.store import CurveStore
+    from taskset_torch.curves import CurveStore, Curves
 
     names = CurveStore(tmp_path / "s").read("quadratic_family_seed3", "nadamw_grid").config_names
     assert sorted(names) == sorted(
@@ -376,8 +376,8 @@ def test_compare_runs_k_up_to_the_trained_entries(tmp_path, capsys):
 
 def test_curves_table_and_plots(tmp_path, capsys):
     pd = pytest.importorskip("pandas")
-    from hparam_lists.frames import load_curves_dataframe
     from taskset_torch.cli import main
+    from taskset_torch.curves import load_curves_dataframe
 
     src = _store(tmp_path / "s", n_tasks=3)
     for suffix in ("csv", "parquet"):

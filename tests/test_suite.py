@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from taskset_torch.curves import CurveStoreError
 from taskset_torch.suite import SuiteSpec, generate_suite, load_suite, pack_suite, read_spec
-from taskset_torch.taskset_npz import CurveStoreError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -53,7 +53,7 @@ def test_spec_round_trips_and_rejects_mistakes(tmp_path):
 
 
 def test_packed_suite_reads_like_the_store(generated, tmp_path):
-    from taskset_torch.store import CurveStore
+    from taskset_torch.curves import CurveStore
 
     spec, store, _ = generated
     out = pack_suite(spec, store, tmp_path / "tiny.npz")
