@@ -80,7 +80,7 @@ def main() -> None:
         {
             f"{s['dataset']} ({s['kind']})"
             for t in tasks
-            for s in store.read(t, "nadamw_grid").data_sources
+            for s in store.read(t, "nadamw_grid").data_sources[t]
         }
     )
     print("   data:", ", ".join(sources))

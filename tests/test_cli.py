@@ -91,8 +91,8 @@ def test_generate_writes_curves_and_skips_finished_units(tmp_path, capsys):
 
     store = CurveStore(store_dir)
     curves = store.read("quadratic_family_seed106", "adam1p_wide_grid")
-    assert curves.values.shape == (6, 2, 5, 4)
-    assert curves.config_names == [f"adam1p_wide_grid_seed{i}" for i in range(6)]
+    assert curves.values.shape == (1, 6, 2, 5, 4)
+    assert list(curves.config_names) == [f"adam1p_wide_grid_seed{i}" for i in range(6)]
     assert curves.steps.tolist() == [0, 10, 20, 30, 40]
     mtimes = {p: p.stat().st_mtime_ns for p in store_dir.rglob("*.npz")}
     assert len(mtimes) == 2 * 2 * 2  # tasks x seeds x chunks
@@ -128,7 +128,7 @@ def test_generate_killed_with_sigkill_resumes_without_loss_or_duplicates(tmp_pat
     assert units == sorted(p.relative_to(reference) for p in reference.rglob("seed*.npz"))
     for task in ("quadratic_family_seed106", "quadratic_family_seed10"):
         a, b = resumed.read(task, "adam1p_wide_grid"), whole.read(task, "adam1p_wide_grid")
-        assert a.values.shape == (6, 2, 101, 4) and a.present.all()
+        assert a.values.shape == (1, 6, 2, 101, 4) and a.present.all()
         np.testing.assert_array_equal(a.values, b.values)
         assert "duplicates" not in a.meta
     leftovers = [p for p in store_dir.rglob("*") if p.is_file() and p.suffix != ".npz"]

@@ -46,7 +46,7 @@ def _dataset_settings(data_dir):
 
 
 def _store_with_curves(root: Path) -> Path:
-    from taskset_torch.curves import CurveStore, Curves
+    from taskset_torch.curves import Curves, CurveStore
 
     store = CurveStore(root)
     rng = np.random.RandomState(0)

@@ -52,7 +52,7 @@ def _fake_taskset_dir(tmp_path: Path, n_configs: int) -> Path:
     space = get_space("adam8p_wide_grid")
     rows = []
     for i in range(n_configs):
-        v = c.values[i, 0].astype(float)  # [step, split]; TaskSet's file runs on past our steps
+        v = c.values[0, i, 0].astype(float)  # [step, split]; TaskSet's file runs on past our steps
         curve = {key: [*v[:, k].tolist(), float(v[-1, k]), float(v[-1, k])] for key, k in KEYS}
         rows.append({"hp": space.sample(i), **{key: {"loss": x} for key, x in curve.items()}})
     d = tmp_path / "taskset"

@@ -24,7 +24,7 @@ def _dataset_settings(data_dir):
 def _store(root: Path, sources=(SYNTHETIC,), nan_tasks: dict | None = None) -> list[str]:
     """Four tasks x 6 configs with improving curves; ``nan_tasks`` maps a task index to "all"
     (every curve NaN) or "start" (NaN initial loss)."""
-    from taskset_torch.curves import CurveStore, Curves
+    from taskset_torch.curves import Curves, CurveStore
 
     store = CurveStore(root)
     rng = np.random.RandomState(0)

@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from taskset_torch.curves import io as curve_io
 from taskset_torch.curves import (
     SPLITS,
     Curves,
@@ -27,6 +26,7 @@ from taskset_torch.curves import (
     read_taskset_npz,
     write_taskset_npz,
 )
+from taskset_torch.curves import io as curve_io
 
 REPO = Path(__file__).resolve().parents[1]
 SPACE = "adam8p_wide_grid"
@@ -77,7 +77,9 @@ def test_unit_round_trip(tmp_path):
     np.testing.assert_array_equal(c.time_per_step[0, :, 0], [np.nan, 0.5])
     assert list(c.hparams) == [{"lr": 1e-3}, {"lr": 0.1, "nesterov": True, "n": 3}]
     assert list(c.hparams[1]) == ["lr", "nesterov", "n"]  # key order kept as given
-    assert c.data_sources["task_a"] == [{"dataset": "digits", "kind": "builtin", "detail": "sklearn"}]
+    assert c.data_sources["task_a"] == [
+        {"dataset": "digits", "kind": "builtin", "detail": "sklearn"}
+    ]
     assert c.meta["device"] == "cpu" and c.meta["files"] == [path.relative_to(tmp_path).as_posix()]
     assert c.present.all()
     assert store.tasks() == ["task_a"] and store.spaces() == [SPACE]
@@ -254,15 +256,25 @@ def test_bad_arguments_get_clear_errors(tmp_path):
     with pytest.raises(ValueError, match="seed must be a non-negative integer"):
         store.write_unit(Curves.unit("t", SPACE, -1, *args))
     with pytest.raises(ValueError, match="values must be"):
-        store.write_unit(Curves.unit("t", SPACE, 0, args[0], [{}], STEPS, _values(1, 0)[0], [1.0], [], {}))
+        store.write_unit(
+            Curves.unit("t", SPACE, 0, args[0], [{}], STEPS, _values(1, 0)[0], [1.0], [], {})
+        )
     with pytest.raises(ValueError, match=r"expected \[config, seed, step, split\]"):
-        store.write_unit(Curves.unit("t", SPACE, 0, args[0], [{}], STEPS[:-1], _values(1, 0), [1.0], [], {}))
+        store.write_unit(
+            Curves.unit("t", SPACE, 0, args[0], [{}], STEPS[:-1], _values(1, 0), [1.0], [], {})
+        )
     with pytest.raises(ValueError, match="2 hparams for 1 config_names"):
-        store.write_unit(Curves.unit("t", SPACE, 0, args[0], [{}, {}], STEPS, _values(1, 0), [1.0], [], {}))
+        store.write_unit(
+            Curves.unit("t", SPACE, 0, args[0], [{}, {}], STEPS, _values(1, 0), [1.0], [], {})
+        )
     with pytest.raises(ValueError, match="every entry of hparams must be a dict, got 0.1"):
-        store.write_unit(Curves.unit("t", SPACE, 0, args[0], [0.1], STEPS, _values(1, 0), [1.0], [], {}))
+        store.write_unit(
+            Curves.unit("t", SPACE, 0, args[0], [0.1], STEPS, _values(1, 0), [1.0], [], {})
+        )
     with pytest.raises(ValueError, match="strictly increasing"):
-        store.write_unit(Curves.unit("t", SPACE, 0, args[0], [{}], STEPS[::-1], _values(1, 0), [1.0], [], {}))
+        store.write_unit(
+            Curves.unit("t", SPACE, 0, args[0], [{}], STEPS[::-1], _values(1, 0), [1.0], [], {})
+        )
     with pytest.raises(ValueError, match="must be JSON-serializable: object is not"):
         store.write_unit(Curves.unit("t", SPACE, 0, *args[:-1], {"x": object()}))
     assert store.tasks() == []
