@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -128,10 +128,10 @@ def read_taskset_json(
     )
 
 
-def _config_lookup(name: str) -> dict[str, Any]:
+def _config_lookup(name: str) -> Mapping[str, Any]:
     from taskset_torch.optimizers import optimizer_config  # torch: imported on first use
 
-    return dict(optimizer_config(name))
+    return optimizer_config(name)
 
 
 def open_store(root: str | os.PathLike) -> CurveStore:

@@ -19,7 +19,6 @@ TaskSet's released layout), so everything that reads a store reads a suite.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import json
 import os
@@ -32,6 +31,7 @@ import numpy as np
 
 from taskset_torch.curves import Curves, CurveStoreError, atomic_save_npz, write_taskset_npz
 from taskset_torch.curves.io import json_array, json_from_array, load_npz, to_json_text
+from taskset_torch.curves.taskset_format import lookup_hparams
 
 __all__ = [
     "SuiteSpec",
@@ -355,18 +355,9 @@ def find_suite(name_or_path: str | os.PathLike) -> Path:
 
 def _hparams(names: Sequence[str]) -> list[dict[str, Any]]:
     """TaskSet's config of each optimizer name; ``{}`` where unknown (e.g. ``zero``)."""
-    return [dict(_config(name)) for name in names]
-
-
-@functools.lru_cache(maxsize=16384)
-def _config(name: str) -> dict[str, Any]:
-    # Cached: every task of a suite names the same configs.
     from taskset_torch.optimizers import optimizer_config
 
-    try:
-        return dict(optimizer_config(name))
-    except (KeyError, ValueError):
-        return {}
+    return lookup_hparams(names, optimizer_config)
 
 
 def _cache_root() -> Path:

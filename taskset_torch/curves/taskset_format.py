@@ -11,6 +11,7 @@ module knows curves, not optimizers.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -65,13 +66,18 @@ def _space_from_names(names: Sequence[str]) -> str | None:
 def lookup_hparams(names: Sequence[str], config_lookup: ConfigLookup | None) -> list[dict]:
     """Each name's hyperparameters from ``config_lookup``; ``{}`` where it does not know the name
     (or no lookup is given)."""
-    out = []
-    for name in names:
-        try:
-            out.append(dict(config_lookup(name)) if config_lookup is not None else {})
-        except (KeyError, ValueError):
-            out.append({})
-    return out
+    if config_lookup is None:
+        return [{} for _ in names]
+    return [dict(_lookup(config_lookup, name)) for name in names]
+
+
+@functools.lru_cache(maxsize=16384)
+def _lookup(config_lookup: ConfigLookup, name: str) -> Mapping[str, Any]:
+    # Cached: every released file of a space names the same 1000 configs.
+    try:
+        return dict(config_lookup(name))
+    except (KeyError, ValueError):
+        return {}
 
 
 def read_taskset_npz(
