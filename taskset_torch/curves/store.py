@@ -433,7 +433,10 @@ class CurveStore:
     def read(self, task: str, space: str) -> Curves:
         """All curves of (task, space): unit files and released-layout files, merged.
 
-        ``meta`` holds the keys every file agrees on, ``files`` (paths relative to the root) and
+        Returns :class:`Curves` of that one task (``values[0]`` is ``[config, seed, step,
+        split]``, configs in :func:`config_sort_key` order, seeds ascending; runs no file holds are
+        NaN and not ``present``). Raises :class:`CurveStoreError` for a broken, foreign or
+        conflicting file, naming it. ``meta`` holds the keys every file agrees on, ``files`` (paths relative to the root) and
         ``varying`` (each other key's value per file, aligned with ``files``).
         """
         units = self.units(task, space)
@@ -551,8 +554,9 @@ class CurveStore:
 
     def to_dataframe(
         self, tasks: Sequence[str] | None = None, space: str | None = None, hparams: bool = False
-    ):
-        """Long format: one row per (task, space, config, seed, step, split) that was run.
+    ) -> Any:
+        """Long format of ``tasks`` (default all) in ``space`` (default all spaces): one row per
+        (task, space, config, seed, step, split) that was run (see :func:`tidy`).
 
         Columns ``task, space, config, seed, step, split, value`` (strings as categoricals), plus
         one ``hp_<name>`` column per hyperparameter if ``hparams``. Runs never made have no rows;
