@@ -158,7 +158,7 @@ def compute_unit(
         unit.space,
         unit.seed,
         unit.config_names,
-        hparams,
+        hparams=hparams,
         steps=res.steps,
         values=res.values,
         time_per_step=np.full(len(hparams), res.time_per_step),

@@ -27,11 +27,7 @@ STEPS = [0, 10, 20]
 def _unit(task, seed, idx, value=None, hp=True):
     names = [f"{SPACE}_seed{i}" for i in idx]
     vals = np.random.RandomState(seed * 100 + idx[0]).rand(len(idx), len(STEPS), 4)
-    return Curves.unit(
-        task, SPACE, seed, names, [{"lr": float(i)} if hp else {} for i in idx], STEPS,
-        vals if value is None else np.full_like(vals, value), np.full(len(idx), 0.5),
-        [{"dataset": "d", "kind": "real"}], {"k": 1},
-    )  # fmt: skip
+    return Curves.unit(task, SPACE, seed, names, hparams=[{"lr": float(i)} if hp else {} for i in idx], steps=STEPS, values=vals if value is None else np.full_like(vals, value), time_per_step=np.full(len(idx), 0.5), data_sources=[{"dataset": "d", "kind": "real"}], meta={"k": 1})  # fmt: skip
 
 
 @pytest.mark.parametrize(

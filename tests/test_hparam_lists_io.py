@@ -379,12 +379,12 @@ def _nadamw_store(root: Path, n_tasks: int = 3, n_configs: int = 30, drop: dict 
                         "nadamw_grid",
                         s,
                         [names[i] for i in chunk],
-                        [hparams[names[i]] for i in chunk],
-                        synth.steps,
-                        synth.values[t, chunk, s],
-                        np.full(len(chunk), 0.01),
-                        [],
-                        {"training_steps": 800},
+                        hparams=[hparams[names[i]] for i in chunk],
+                        steps=synth.steps,
+                        values=synth.values[t, chunk, s],
+                        time_per_step=np.full(len(chunk), 0.01),
+                        data_sources=[],
+                        meta={"training_steps": 800},
                     )
                 )
     return store_mod, synth, names

@@ -38,8 +38,7 @@ def _store(root: Path, sources=(SYNTHETIC,), nan_tasks: dict | None = None) -> l
         elif (nan_tasks or {}).get(t) == "start":
             values[:, 0] = np.nan
         store.write_unit(
-            Curves.unit(task, SPACE, 0, names, [{"learning_rate": 10.0**-i} for i in range(6)], [0, 5, 10],
-            values, np.full(6, 0.01), list(sources), {})
+            Curves.unit(task, SPACE, 0, names, hparams=[{"learning_rate": 10.0**-i} for i in range(6)], steps=[0, 5, 10], values=values, time_per_step=np.full(6, 0.01), data_sources=list(sources), meta={})
         )  # fmt: skip
         tasks.append(task)
     return tasks

@@ -279,12 +279,12 @@ def _store(root, n_tasks=4, names=None):
                 "nadamw_grid",
                 0,
                 names,
-                [hparams[n] for n in names],
-                synth.steps,
-                synth.values[t, :, 0],
-                np.full(len(names), 0.01),
-                [],
-                {"training_steps": 100},
+                hparams=[hparams[n] for n in names],
+                steps=synth.steps,
+                values=synth.values[t, :, 0],
+                time_per_step=np.full(len(names), 0.01),
+                data_sources=[],
+                meta={"training_steps": 100},
             )
         )
     return ["--store", str(root), "--space", "nadamw_grid"]

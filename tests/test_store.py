@@ -41,9 +41,7 @@ def _write(store, task, seed, idx, *, steps=STEPS, space=SPACE, meta=None, value
     names = [f"{space}_seed{i}" for i in idx]
     vals = _values(len(idx), 1000 * seed + idx[0], len(steps)) if values is None else values
     return store.write_unit(
-        Curves.unit(task, space, seed, names, [{"learning_rate": 10.0**-i} for i in idx], steps, vals,
-        np.full(len(idx), 0.01 * (seed + 1)), [{"dataset": "mnist", "kind": "local"}],
-        meta if meta is not None else {"training_steps": 1000, "device": "cpu"})
+        Curves.unit(task, space, seed, names, hparams=[{"learning_rate": 10.0**-i} for i in idx], steps=steps, values=vals, time_per_step=np.full(len(idx), 0.01 * (seed + 1)), data_sources=[{"dataset": "mnist", "kind": "local"}], meta=meta if meta is not None else {"training_steps": 1000, "device": "cpu"})
     )  # fmt: skip
 
 
@@ -61,8 +59,7 @@ def test_unit_round_trip(tmp_path):
     vals[1, 3:, 0] = np.nan  # a diverged run keeps its NaN
     hp = [{"lr": np.float64(0.1), "nesterov": np.bool_(True), "n": np.int64(3)}, {"lr": 1e-3}]
     path = store.write_unit(
-        Curves.unit("task_a", SPACE, 4, ["b_cfg", "a_cfg"], hp, STEPS.tolist(), vals, [0.5, np.nan],
-        [DataSource("digits", "builtin", "sklearn")], {"device": "cpu", "steps": 1000})
+        Curves.unit("task_a", SPACE, 4, ["b_cfg", "a_cfg"], hparams=hp, steps=STEPS.tolist(), values=vals, time_per_step=[0.5, np.nan], data_sources=[DataSource("digits", "builtin", "sklearn")], meta={"device": "cpu", "steps": 1000})
     )  # fmt: skip
     assert path.parent == tmp_path / "task_a" / SPACE and path.name.startswith("seed4_")
     assert store.has_unit("task_a", SPACE, 4, ["b_cfg", "a_cfg"])
@@ -140,8 +137,26 @@ def test_merge_conflicts_name_both_files(tmp_path):
         store.read("t", SPACE)
     assert a.name in str(e.value) and b.name in str(e.value)
 
-    x = Curves.unit("t", SPACE, 0, ["c"], [{"lr": 1.0}], STEPS, _values(1, 0), [1.0])
-    y = Curves.unit("t", SPACE, 1, ["c"], [{"lr": 2.0}], STEPS, _values(1, 0), [1.0])
+    x = Curves.unit(
+        "t",
+        SPACE,
+        0,
+        ["c"],
+        hparams=[{"lr": 1.0}],
+        steps=STEPS,
+        values=_values(1, 0),
+        time_per_step=[1.0],
+    )
+    y = Curves.unit(
+        "t",
+        SPACE,
+        1,
+        ["c"],
+        hparams=[{"lr": 2.0}],
+        steps=STEPS,
+        values=_values(1, 0),
+        time_per_step=[1.0],
+    )
     with pytest.raises(CurveStoreError, match="hyperparameters .* in fx but .* in fy"):
         merge_curves([("fx", x), ("fy", y)])
 
@@ -248,35 +263,91 @@ def test_foreign_and_corrupt_files_name_the_file(tmp_path):
 
 def test_bad_arguments_get_clear_errors(tmp_path):
     store = CurveStore(tmp_path)
-    args = ([SPACE + "_seed0"], [{}], STEPS, _values(1, 0), [1.0], [], {})
+    args = ([SPACE + "_seed0"],)
+    kw = dict(hparams=[{}], steps=STEPS, values=_values(1, 0), time_per_step=[1.0], data_sources=[], meta={})  # fmt: skip
     with pytest.raises(ValueError, match="invalid task name '../x'"):
-        store.write_unit(Curves.unit("../x", SPACE, 0, *args))
+        store.write_unit(Curves.unit("../x", SPACE, 0, *args, **kw))
     with pytest.raises(ValueError, match="invalid space name"):
-        store.write_unit(Curves.unit("t", "a/b", 0, *args))
+        store.write_unit(Curves.unit("t", "a/b", 0, *args, **kw))
     with pytest.raises(ValueError, match="seed must be a non-negative integer"):
-        store.write_unit(Curves.unit("t", SPACE, -1, *args))
+        store.write_unit(Curves.unit("t", SPACE, -1, *args, **kw))
     with pytest.raises(ValueError, match="values must be"):
         store.write_unit(
-            Curves.unit("t", SPACE, 0, args[0], [{}], STEPS, _values(1, 0)[0], [1.0], [], {})
+            Curves.unit(
+                "t",
+                SPACE,
+                0,
+                args[0],
+                hparams=[{}],
+                steps=STEPS,
+                values=_values(1, 0)[0],
+                time_per_step=[1.0],
+                data_sources=[],
+                meta={},
+            )
         )
     with pytest.raises(ValueError, match=r"expected \[config, seed, step, split\]"):
         store.write_unit(
-            Curves.unit("t", SPACE, 0, args[0], [{}], STEPS[:-1], _values(1, 0), [1.0], [], {})
+            Curves.unit(
+                "t",
+                SPACE,
+                0,
+                args[0],
+                hparams=[{}],
+                steps=STEPS[:-1],
+                values=_values(1, 0),
+                time_per_step=[1.0],
+                data_sources=[],
+                meta={},
+            )
         )
     with pytest.raises(ValueError, match="2 hparams for 1 config_names"):
         store.write_unit(
-            Curves.unit("t", SPACE, 0, args[0], [{}, {}], STEPS, _values(1, 0), [1.0], [], {})
+            Curves.unit(
+                "t",
+                SPACE,
+                0,
+                args[0],
+                hparams=[{}, {}],
+                steps=STEPS,
+                values=_values(1, 0),
+                time_per_step=[1.0],
+                data_sources=[],
+                meta={},
+            )
         )
     with pytest.raises(ValueError, match="every entry of hparams must be a dict, got 0.1"):
         store.write_unit(
-            Curves.unit("t", SPACE, 0, args[0], [0.1], STEPS, _values(1, 0), [1.0], [], {})
+            Curves.unit(
+                "t",
+                SPACE,
+                0,
+                args[0],
+                hparams=[0.1],
+                steps=STEPS,
+                values=_values(1, 0),
+                time_per_step=[1.0],
+                data_sources=[],
+                meta={},
+            )
         )
     with pytest.raises(ValueError, match="strictly increasing"):
         store.write_unit(
-            Curves.unit("t", SPACE, 0, args[0], [{}], STEPS[::-1], _values(1, 0), [1.0], [], {})
+            Curves.unit(
+                "t",
+                SPACE,
+                0,
+                args[0],
+                hparams=[{}],
+                steps=STEPS[::-1],
+                values=_values(1, 0),
+                time_per_step=[1.0],
+                data_sources=[],
+                meta={},
+            )
         )
     with pytest.raises(ValueError, match="must be JSON-serializable: object is not"):
-        store.write_unit(Curves.unit("t", SPACE, 0, *args[:-1], {"x": object()}))
+        store.write_unit(Curves.unit("t", SPACE, 0, *args, **{**kw, "meta": {"x": object()}}))
     assert store.tasks() == []
     (tmp_path / "file").write_text("")
     with pytest.raises(CurveStoreError, match="must be a directory"):
@@ -307,8 +378,7 @@ _WRITER = textwrap.dedent(
         if store.has_unit("task", "adam8p_wide_grid", 0, names):
             continue
         values = np.random.RandomState(i).rand(8, len(steps), 4).astype(np.float32)
-        store.write_unit(Curves.unit("task", "adam8p_wide_grid", 0, names, [{"i": i}] * 8, steps, values,
-                         [0.1] * 8, [], {"unit": i}))
+        store.write_unit(Curves.unit("task", "adam8p_wide_grid", 0, names, hparams=[{"i": i}] * 8, steps=steps, values=values, time_per_step=[0.1] * 8, data_sources=[], meta={"unit": i}))
         print(i, flush=True)
     """
 )
@@ -563,20 +633,21 @@ def test_protocol_is_recorded_and_another_one_refused_or_forced(tmp_path):
     from taskset_torch.curves import ProtocolMismatch
 
     store = CurveStore(tmp_path)
-    args = ([f"{SPACE}_seed0"], [{}], STEPS, _values(1, 0), [1.0], [], {})
-    store.write_unit(Curves.unit("t", SPACE, 0, *args), protocol=P1)
+    args = ([f"{SPACE}_seed0"],)
+    kw = dict(hparams=[{}], steps=STEPS, values=_values(1, 0), time_per_step=[1.0], data_sources=[], meta={})  # fmt: skip
+    store.write_unit(Curves.unit("t", SPACE, 0, *args, **kw), protocol=P1)
     assert store.protocol("t", SPACE) == P1
     assert store.read("t", SPACE).meta["protocol"] == P1
-    store.write_unit(Curves.unit("t", SPACE, 1, *args), protocol=P1)  # same protocol: fine
+    store.write_unit(Curves.unit("t", SPACE, 1, *args, **kw), protocol=P1)  # same protocol: fine
     p2 = {**P1, "train": {"training_steps": 2000, "eval_every": 200}}
     with pytest.raises(ProtocolMismatch, match="training_steps: stored 1000, asked 2000") as e:
-        store.write_unit(Curves.unit("t", SPACE, 2, *args), protocol=p2)
+        store.write_unit(Curves.unit("t", SPACE, 2, *args, **kw), protocol=p2)
     assert e.value.differences == {"train.training_steps": (1000, 2000)}
     assert len(store.units("t", SPACE)) == 2  # nothing written
     moved = store.claim_protocol("t", SPACE, p2, force=True)
     assert len(moved) == 3 and all(m.parent.name == ".set_aside" for m in moved)
     assert store.units("t", SPACE) == [] and store.protocol("t", SPACE) == p2
-    store.write_unit(Curves.unit("t", SPACE, 2, *args), protocol=p2)
+    store.write_unit(Curves.unit("t", SPACE, 2, *args, **kw), protocol=p2)
     assert list(store.read("t", SPACE).seeds) == [2]
 
 
@@ -672,8 +743,7 @@ _SAME_UNIT = textwrap.dedent(
     names = [f"adam8p_wide_grid_seed{j}" for j in range(4)]
     values = np.random.RandomState(0).rand(4, 6, 4).astype(np.float32)
     for _ in range(int(sys.argv[2])):
-        store.write_unit(Curves.unit("task", "adam8p_wide_grid", 0, names, [{}] * 4, np.arange(6), values,
-                         [0.1] * 4, [], {}), protocol={"train": {"training_steps": 5}})
+        store.write_unit(Curves.unit("task", "adam8p_wide_grid", 0, names, hparams=[{}] * 4, steps=np.arange(6), values=values, time_per_step=[0.1] * 4, data_sources=[], meta={}), protocol={"train": {"training_steps": 5}})
     """
 )
 

@@ -170,6 +170,7 @@ class Curves:
         space: str,
         seed: int,
         config_names: Sequence[str],
+        *,
         hparams: Sequence[Mapping[str, Any]],
         steps: Any,
         values: Any,
@@ -178,6 +179,14 @@ class Curves:
         meta: Mapping[str, Any] | None = None,
     ) -> Curves:
         """One unit of work: the curves of a config chunk of (task, space) under one seed.
+
+        Args:
+            task, space, seed, config_names: what the unit is (its file name derives from them).
+            hparams: one dict per config.
+            steps: the eval steps (strictly increasing).
+            values: ``[config, step, split]`` losses.
+            time_per_step: ``[config]`` wall seconds per training step.
+            data_sources: what served the task. meta: free-form provenance (JSON).
 
         ``values`` is ``[config, step, split]`` and ``time_per_step`` ``[config]``; data
         sources may be ``DataSource`` objects (stored as their JSON). This is what the runner
