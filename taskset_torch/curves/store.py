@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import os
 import time
@@ -39,11 +38,7 @@ import numpy as np
 from taskset_torch.curves.io import (
     CurveStoreError,
     _host,
-    atomic_save_npz,
     clean_stale_temp_files,
-    json_array,
-    json_from_array,
-    load_npz,
     to_json_text,
 )
 from taskset_torch.curves.merge import (
@@ -59,6 +54,9 @@ from taskset_torch.curves.taskset_format import (
     read_taskset_npz,
     write_taskset_npz,
 )
+from taskset_torch.curves.unit_format import read_unit as _read_unit
+from taskset_torch.curves.unit_format import unit_file_name as _unit_name
+from taskset_torch.curves.unit_format import write_unit_file
 
 __all__ = [
     "CurveStore",
@@ -69,9 +67,6 @@ __all__ = [
     "StoreScan",
 ]
 
-UNIT_FORMAT = "taskset-torch curve unit"
-UNIT_VERSION = 1
-_UNIT_KEYS = ("values", "steps", "time_per_step", "meta_json")
 PROTOCOL_FILE = "protocol.json"
 SET_ASIDE_DIR = ".set_aside"
 _RECOMPUTE_HINT = (
@@ -105,51 +100,6 @@ def _check_name(name: Any, what: str) -> str:
             "with '.' and holds no '/', '\\' or control characters (it names a directory)"
         )
     return name
-
-
-def _unit_name(seed: int, config_names: Sequence[str]) -> str:
-    digest = hashlib.sha256(json.dumps(list(config_names)).encode("utf-8")).hexdigest()[:16]
-    return f"seed{seed}_{digest}.npz"
-
-
-def _read_unit(path: Path) -> Curves:
-    arrays = load_npz(path, _UNIT_KEYS, "a taskset-torch curve unit")
-    info = json_from_array(arrays["meta_json"], path, "meta_json")
-    if not isinstance(info, dict) or info.get("format") != UNIT_FORMAT:
-        raise CurveStoreError(f"{path}: not a taskset-torch curve unit (format tag missing)")
-    if info.get("version") != UNIT_VERSION:
-        raise CurveStoreError(
-            f"{path}: curve unit version {info.get('version')!r}; this code reads {UNIT_VERSION}"
-        )
-    values, tps = arrays["values"], arrays["time_per_step"]
-    try:
-        if values.ndim != 3 or tps.ndim != 1:
-            raise ValueError(
-                f"values {values.shape} / time_per_step {tps.shape} are not [config, step, split] / "
-                "[config]"
-            )
-        curves = Curves(
-            values=values[None, :, None],
-            tasks=(info["task"],),
-            config_names=info["config_names"],
-            seeds=[info["seed"]],
-            steps=arrays["steps"],
-            space=info["space"],
-            hparams=info["hparams"],
-            time_per_step=tps[None, :, None],
-            data_sources={info["task"]: info["data_sources"]},
-            meta=info["meta"],
-        )
-    except (KeyError, ValueError, TypeError) as e:
-        raise CurveStoreError(f"{path}: inconsistent curve unit ({e})") from None
-    if path.name != _unit_name(curves.seeds[0], curves.config_names):
-        raise CurveStoreError(
-            f"{path}: file name does not match its contents (expected "
-            f"{_unit_name(curves.seeds[0], curves.config_names)}); was it renamed?"
-        )
-    if info.get("protocol") is not None:
-        curves.meta["protocol"] = info["protocol"]
-    return curves
 
 
 @dataclasses.dataclass
@@ -389,29 +339,12 @@ class CurveStore:
             )
         task, space, seed = unit.task, unit.space, unit.seeds[0]
         path = self.unit_path(task, _check_name(space, "space"), seed, unit.config_names)
-        names = list(unit.config_names)
-        info = {
-            "format": UNIT_FORMAT,
-            "version": UNIT_VERSION,
-            "task": task,
-            "space": space,
-            "seed": int(seed),
-            "config_names": names,
-            "hparams": unit.hparams or [{}] * len(names),
-            "data_sources": unit.data_sources.get(task, []),
-            "meta": unit.meta,
-        }
+        recorded = None
         if protocol is not None:
             self.claim_protocol(task, space, protocol)
-            info["protocol"] = json.loads(to_json_text(protocol, "protocol"))
-        arrays = {
-            "values": unit.values[0, :, 0].astype(np.float32),
-            "steps": unit.steps,
-            "time_per_step": unit.time_per_step[0, :, 0].astype(np.float64),
-            "meta_json": json_array(to_json_text(info, "hparams, data_sources and meta", False)),
-        }
+            recorded = json.loads(to_json_text(protocol, "protocol"))
         clean_stale_temp_files(path.parent)
-        return atomic_save_npz(path, arrays)
+        return write_unit_file(unit, path, recorded)
 
     def units(self, task: str, space: str) -> list[Path]:
         """The unit files of (task, space), sorted by name."""
