@@ -15,6 +15,7 @@ Example::
     df = load_curves_dataframe(store, "nadamw_grid")
 """
 
+from taskset_torch.curves.grid import combine
 from taskset_torch.curves.frames import (
     TABLE_FORMATS,
     load_curves_dataframe,
@@ -23,7 +24,7 @@ from taskset_torch.curves.frames import (
 )
 from taskset_torch.curves.io import CurveStoreError, atomic_save_npz
 from taskset_torch.curves.merge import DUPLICATE_RTOL, CurveStoreWarning, merge_curves
-from taskset_torch.curves.model import SPLITS, Curves, combine, split_index
+from taskset_torch.curves.model import SPLITS, Curves, split_index
 from taskset_torch.curves.names import config_sort_key, parse_seed_name
 from taskset_torch.curves.store import CurveStore, ProtocolMismatch, StoreScan
 from taskset_torch.curves.taskset_format import (

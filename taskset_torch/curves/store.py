@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from taskset_torch.curves.grid import combine
 from taskset_torch.curves.io import (
     CurveStoreError,
     _host,
@@ -47,7 +48,7 @@ from taskset_torch.curves.merge import (
     merge_curves,
     protocol_differences,
 )
-from taskset_torch.curves.model import SPLITS, Curves, combine
+from taskset_torch.curves.model import SPLITS, Curves
 from taskset_torch.curves.taskset_format import (
     ConfigLookup,
     parse_taskset_filename,
