@@ -15,13 +15,13 @@ Example::
     df = load_curves_dataframe(store, "nadamw_grid")
 """
 
-from taskset_torch.curves.grid import combine
 from taskset_torch.curves.frames import (
     TABLE_FORMATS,
     load_curves_dataframe,
     tidy,
     write_curves_table,
 )
+from taskset_torch.curves.grid import combine
 from taskset_torch.curves.io import CurveStoreError, atomic_save_npz
 from taskset_torch.curves.merge import DUPLICATE_RTOL, CurveStoreWarning, merge_curves
 from taskset_torch.curves.model import SPLITS, Curves, split_index
