@@ -34,8 +34,8 @@ from pathlib import Path
 import numpy as np
 
 from hparam_lists.importers import read_taskset_json
+from taskset_torch.curves import CurveStore
 from taskset_torch.runner import plan, run_units
-from taskset_torch.store import CurveStore
 from taskset_torch.training import TrainConfig
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "taskset_real"
@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         index = {n: i for i, n in enumerate(curves.config_names)}
         rows = [index[f"{SPACE}_seed{c}"] for c in picked]
         step_pos = [curves.steps.tolist().index(s) for s in steps]
-        mine = curves.values[rows][:, :, step_pos, VALID_INNER].astype(np.float64)
+        mine = curves.values[0][rows][:, :, step_pos, VALID_INNER].astype(np.float64)
         ours = mine.mean(axis=1)  # over seeds; a diverged replica makes the mean NaN (TaskSet's)
         theirs = theirs_all[picked][:, at]
         res = compare_task(ours, theirs, steps)
@@ -255,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
             trained_here=computed,
             wall_s=round(time.time() - t0, 1),
             ours_task=ours_task,
-            data_sources=curves.data_sources,
+            data_sources=curves.data_sources.get(ours_task, []),
         )
         results[task] = res
         figure(task, ours, theirs, steps, fig_dir / f"{task}.png", picked)

@@ -97,7 +97,7 @@ def _save(fig, out: Path, stem: str, numbers: dict, source: str) -> dict:
 
 
 def load_source(args) -> tuple[dict, str, Path | None]:
-    """``{space: CurveData}``, a label like ``suite taskset-torch-v1 (120 tasks)`` and the store
+    """``{space: Curves}``, a label like ``suite taskset-torch-v1 (120 tasks)`` and the store
     root (None for TaskSet's JSON extract)."""
     if args.taskset_json is not None:
         curves = read_taskset_json(args.taskset_json)
@@ -125,7 +125,7 @@ def load_source(args) -> tuple[dict, str, Path | None]:
                 args.taskset_json = REAL
                 return load_source(args)
             raise SystemExit(f"paper_figures: {error}") from None
-    from taskset_torch.store import CurveStore
+    from taskset_torch.curves import CurveStore
 
     store = CurveStore(root)
     # "zero" holds the zero optimizer's reference curves, not a search space
@@ -367,7 +367,7 @@ def task_similarity(c, out: Path, source: str, norm_ref: str) -> dict:
 def task_census(root: Path, curves: dict, out: Path, source: str, build: bool) -> dict:
     """Parameter counts (by building each task) and seconds per step (measured while the curves
     were generated, one config's share of a vectorized step) per family or fixed kind."""
-    from taskset_torch.store import CurveStore
+    from taskset_torch.curves import CurveStore
 
     store = CurveStore(root)
     rows: dict[str, dict] = {}

@@ -26,8 +26,8 @@ from tqdm import tqdm
 from hparam_lists import compare_lists, compute_scores, cross_validate, kfold_splits, load_list
 from hparam_lists.importers import read_store
 from hparam_lists.lists import learn_list
+from taskset_torch.curves import CurveStore
 from taskset_torch.runner import plan, run_units
-from taskset_torch.store import CurveStore
 from taskset_torch.tasks.cost import estimated_flops_per_step
 from taskset_torch.tasks.registry import get_family
 from taskset_torch.training import TrainConfig
@@ -80,7 +80,7 @@ def main() -> None:
         {
             f"{s['dataset']} ({s['kind']})"
             for t in tasks
-            for s in store.read(t, "nadamw_grid").data_sources
+            for s in store.read(t, "nadamw_grid").data_sources[t]
         }
     )
     print("   data:", ", ".join(sources))

@@ -10,8 +10,8 @@ import importlib
 from typing import Any
 
 _EXPORTS: dict[str, str] = {
-    "SPLITS": "curves",
-    "CurveData": "curves",
+    "SPLITS": "taskset_torch.curves",
+    "Curves": "taskset_torch.curves",
     "Scores": "normalize",
     "compute_scores": "normalize",
     "ListObjective": "greedy",
@@ -40,7 +40,7 @@ _EXPORTS: dict[str, str] = {
     "suggest_hparams": "tuning",
     "make_optimizer": "tuning",
     "config_from_tuner": "tuning",
-    "load_curves_dataframe": "frames",
+    "load_curves_dataframe": "taskset_torch.curves",
     "evaluate_transfer": "transfer",
 }
 
@@ -50,7 +50,9 @@ __all__ = list(_EXPORTS)
 def __getattr__(name: str) -> Any:
     if name not in _EXPORTS:
         raise AttributeError(f"module 'hparam_lists' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"hparam_lists.{_EXPORTS[name]}"), name)
+    module = _EXPORTS[name]
+    module = module if "." in module else f"hparam_lists.{module}"
+    value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
 

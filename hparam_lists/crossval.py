@@ -8,11 +8,11 @@ from typing import Any
 
 import numpy as np
 
-from hparam_lists.curves import CurveData
 from hparam_lists.evaluate import ListEvaluation, TaskSplit, evaluate_list, pool_evaluations
 from hparam_lists.greedy import ListObjective, get_objective
 from hparam_lists.lists import HParamList, check_list_fits, learn_list_from_scores
 from hparam_lists.normalize import check_report_split, compute_scores
+from taskset_torch.curves import Curves
 
 __all__ = ["FoldResult", "CrossValidation", "cross_validate", "evaluate_hparam_list"]
 
@@ -90,7 +90,7 @@ class CrossValidation:
 
 
 def cross_validate(
-    curves: CurveData,
+    curves: Curves,
     splits: Sequence[TaskSplit],
     *,
     learn_split: str = "valid_inner",
@@ -140,7 +140,7 @@ def cross_validate(
 
 
 def evaluate_hparam_list(
-    curves: CurveData,
+    curves: Curves,
     hlist: HParamList,
     *,
     report_split: str = "valid_outer",

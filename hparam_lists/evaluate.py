@@ -15,7 +15,6 @@ is capped at N/k, a lower bound, and flagged (``speedup_capped``; tables print `
 from __future__ import annotations
 
 import itertools
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +23,7 @@ import numpy as np
 
 from hparam_lists.normalize import Scores
 from hparam_lists.random_search import expected_best_of_k
+from taskset_torch.curves import parse_seed_name
 
 __all__ = [
     "SPEEDUP_DEFINITION",
@@ -48,14 +48,12 @@ SPEEDUP_DEFINITION = (
     "pool_size / k (a lower bound) where random search needs the whole pool"
 )
 
-_SEEDED_TASK = re.compile(r"^(?P<family>.+)_seed\d+$")
-
 
 def task_family(name: str) -> str:
     """``mlp_family_seed3`` -> ``mlp_family``; a fixed task -> its prefix (``FixedMLP_...`` -> ``FixedMLP``)."""
-    match = _SEEDED_TASK.match(name)
-    if match:
-        return match["family"]
+    parsed = parse_seed_name(name)
+    if parsed:
+        return parsed[0]
     return name.split("_", 1)[0]
 
 

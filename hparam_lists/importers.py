@@ -1,26 +1,34 @@
-"""Curves into :class:`CurveData`: from the curve store, TaskSet's released npz files, or the JSON
-layout of the public 8-task TaskSet extract (``{"hp", "train", "valid", "test"}`` rows)."""
+"""Curves (:class:`taskset_torch.curves.Curves`) from the curve store, TaskSet's released npz files,
+or the JSON layout of the public 8-task TaskSet extract (``{"hp", "train", "valid", "test"}`` rows).
+
+TaskSet's bare released files hold config names only: their hyperparameters are looked up here,
+by name, in the search spaces (``taskset_torch.optimizers.optimizer_config``).
+"""
 
 from __future__ import annotations
 
 import json
 import os
-import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from hparam_lists.curves import SPLITS, CurveData
+from taskset_torch.curves import SPLITS, Curves, CurveStore, combine, read_taskset_npz
 
-__all__ = ["read_taskset_json", "read_taskset_json_file", "read_npz_files", "read_store", "combine"]
+__all__ = [
+    "open_store",
+    "read_taskset_json",
+    "read_taskset_json_file",
+    "read_npz_files",
+    "read_store",
+]
 
 # The JSON extract's split keys -> TaskSet splits. Its "test" is TaskSet's valid_outer (split 2);
 # TaskSet's real test split was dropped from it and stays NaN.
 _JSON_SPLITS = {"train": "train", "valid": "valid_inner", "test": "valid_outer"}
-_SEED_NAME = re.compile(r"_seed(\d+)$")
 
 
 def _losses(row: Any, key: str, where: str) -> list[float]:
@@ -77,8 +85,8 @@ def read_taskset_json(
     tasks: Sequence[str] | None = None,
     space: str = "adam8p_wide_grid",
     eval_every: int = 200,
-) -> CurveData:
-    """All ``<task>.json`` files of a directory (or the named ``tasks``) as one :class:`CurveData`.
+) -> Curves:
+    """All ``<task>.json`` files of a directory (or the named ``tasks``) as one :class:`Curves`.
 
     The files store no step values; TaskSet evaluated every ``eval_every`` steps from 0.
     """
@@ -108,7 +116,7 @@ def read_taskset_json(
             raise ValueError(f"{task}: row hyperparameters differ from {tasks[0]}'s (not one pool)")
         arrays.append(values)
     n_configs, n_steps = arrays[0].shape[0], arrays[0].shape[2]
-    return CurveData(
+    return Curves(
         values=np.stack(arrays),
         tasks=tuple(tasks),
         config_names=tuple(f"{space}_seed{i}" for i in range(n_configs)),
@@ -120,92 +128,46 @@ def read_taskset_json(
     )
 
 
-def _name_key(name: str) -> tuple[int, int | str]:
-    match = _SEED_NAME.search(name)
-    return (0, int(match.group(1))) if match else (1, name)
+def _config_lookup(name: str) -> Mapping[str, Any]:
+    from taskset_torch.optimizers import optimizer_config  # torch: imported on first use
+
+    return optimizer_config(name)
 
 
-def combine(curves: Iterable[Any], *, space: str | None = None) -> CurveData:
-    """Merge per-(task, space) curve objects (``taskset_torch.store.Curves``) into one array.
-
-    Configs and seeds are the union over tasks (configs in seed-number order); a task lacking a
-    config or seed is NaN there. All must share ``steps`` and the search space.
-    """
-    items = list(curves)
-    if not items:
-        raise ValueError("no curves to combine")
-    spaces = {c.space for c in items}
-    if space is None and len(spaces) > 1:
-        raise ValueError(f"curves of several search spaces {sorted(spaces)}; pick one")
-    space = space or spaces.pop()
-    items = [c for c in items if c.space == space]
-    tasks = [c.task for c in items]
-    if len(set(tasks)) != len(tasks):
-        raise ValueError(f"several curve sets for one task among {tasks}")
-    steps = np.asarray(items[0].steps)
-    for c in items[1:]:
-        if not np.array_equal(np.asarray(c.steps), steps):
-            raise ValueError(f"task {c.task}: eval steps differ from task {items[0].task}'s")
-    hparams: dict[str, dict[str, Any]] = {}
-    for c in items:
-        for name, hp in zip(c.config_names, c.hparams or [{}] * len(c.config_names)):
-            hparams.setdefault(name, dict(hp))
-    names = sorted(hparams, key=_name_key)
-    seeds = sorted({int(s) for c in items for s in c.seeds})
-    col = {n: i for i, n in enumerate(names)}
-    seed_pos = {s: i for i, s in enumerate(seeds)}
-    values = np.full(
-        (len(items), len(names), len(seeds), len(steps), len(SPLITS)), np.nan, np.float32
-    )
-    for t, c in enumerate(items):
-        v = np.asarray(c.values, dtype=np.float32)
-        ci = [col[n] for n in c.config_names]
-        si = [seed_pos[int(s)] for s in c.seeds]
-        values[t][np.ix_(ci, si)] = v
-    has_hparams = all(hparams[n] for n in names)
-    sources = {c.task: list(getattr(c, "data_sources", []) or []) for c in items}
-    return CurveData(
-        values=values,
-        tasks=tuple(tasks),
-        config_names=tuple(names),
-        seeds=tuple(seeds),
-        steps=steps,
-        space=space,
-        hparams=tuple(hparams[n] for n in names) if has_hparams else None,
-        meta={"data_sources": sources},
-    )
+def open_store(root: str | os.PathLike) -> CurveStore:
+    """A :class:`~taskset_torch.curves.CurveStore` that knows TaskSet's configs by name (so bare
+    released files read with their hyperparameters)."""
+    return CurveStore(root, config_lookup=_config_lookup)
 
 
-def read_npz_files(paths: Sequence[str | os.PathLike], *, space: str | None = None) -> CurveData:
-    """TaskSet's released ``<task>/<space>_10000_replica5.npz`` files (one per task) as one array."""
-    try:
-        from taskset_torch.store import read_taskset_npz
-    except ImportError as e:
-        raise ImportError(f"reading TaskSet npz files needs taskset_torch.store ({e})") from e
+def read_npz_files(paths: Sequence[str | os.PathLike], *, space: str | None = None) -> Curves:
+    """TaskSet's released ``<task>/<space>_10000_replica5.npz`` files (one per task) as one
+    :class:`Curves` (:func:`~taskset_torch.curves.combine`)."""
     if not paths:
         raise ValueError("no npz files given")
-    return combine([read_taskset_npz(p) for p in paths], space=space)
+    return combine([read_taskset_npz(p, config_lookup=_config_lookup) for p in paths], space=space)
 
 
 def read_store(
     root: str | os.PathLike, *, space: str, tasks: Sequence[str] | None = None
-) -> CurveData:
-    """Curves of ``space`` (all tasks, or ``tasks``) from a ``taskset_torch.store.CurveStore``."""
-    from hparam_lists.normalize import zero_reference
-    from taskset_torch.store import CurveStore
+) -> Curves:
+    """Curves of ``space`` (all tasks, or ``tasks``) from a curve store, with each task's
+    ``zero`` optimizer loss (``zero_loss``) where the store holds it.
 
-    store = CurveStore(root)
-    array, labels = store.to_array(tasks=list(tasks) if tasks is not None else None, space=space)
-    hparams = labels.get("hparams")
-    if hparams is not None and (len(hparams) != len(labels["config_names"]) or not all(hparams)):
-        hparams = None
-    curves = CurveData.from_array(array, labels, space=space, hparams=hparams)
-    curves.meta["data_sources"] = dict(labels.get("data_sources", {}))
+    Example::
+
+        curves = read_store("runs/demo", space="nadamw_grid")
+        curves.values.shape   # (tasks, configs, seeds, steps, 4)
+    """
+    from hparam_lists.normalize import zero_reference
+
+    store = open_store(root)
+    curves = store.load(tasks=list(tasks) if tasks is not None else None, space=space)
     # The zero optimizer's curves (stored as the "space" zero), when generate recorded them.
     zero = np.full((len(curves.tasks), len(curves.splits)), np.nan)
     for t, task in enumerate(curves.tasks):
         if "zero" in store.spaces(task):
             z = store.read(task, "zero")
             k = [SPLITS.index(s) for s in curves.splits]
-            zero[t] = zero_reference(z.values[0][..., k], z.steps)
+            zero[t] = zero_reference(z.values[0, 0][..., k], z.steps)
     return replace(curves, zero_loss=zero) if (~np.isnan(zero)).any() else curves

@@ -13,7 +13,6 @@ import json
 import math
 import operator
 import os
-import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,10 +22,10 @@ from typing import Any
 import numpy as np
 
 import taskset_torch
-from hparam_lists.curves import CurveData
 from hparam_lists.greedy import ListObjective, get_objective, greedy_list
 from hparam_lists.normalize import Scores, compute_scores
 from hparam_lists.published import PUBLISHED_LISTS, published_list_path
+from taskset_torch.curves import Curves, parse_seed_name
 
 __all__ = [
     "FORMAT",
@@ -43,17 +42,16 @@ __all__ = [
 
 FORMAT = "taskset-torch-hparam-list"
 FORMAT_VERSION = 1
-_SEED_NAME = re.compile(r"^(?P<space>.+)_seed(?P<seed>\d+)$")
 
 
 def space_of_names(names: Iterable[str | None]) -> str | None:
     """The search space shared by ``<space>_seed<N>`` config names, or None if they disagree."""
     spaces = set()
     for name in names:
-        match = _SEED_NAME.match(name or "")
-        if match is None:
+        parsed = parse_seed_name(name)
+        if parsed is None:
             return None
-        spaces.add(match["space"])
+        spaces.add(parsed[0])
     return spaces.pop() if len(spaces) == 1 else None
 
 
@@ -302,10 +300,10 @@ def optimizer_for_idx(
     return opt, torch.optim.lr_scheduler.LambdaLR(opt, multiplier)
 
 
-def substitute_data(curves: CurveData, tasks: Iterable[str] | None = None) -> dict[str, list[str]]:
+def substitute_data(curves: Curves, tasks: Iterable[str] | None = None) -> dict[str, list[str]]:
     """Task -> the datasets that a substitute or stand-in served in ``curves`` (from
-    ``curves.meta["data_sources"]``; tasks without substitutes are left out)."""
-    sources = curves.meta.get("data_sources") or {}
+    ``curves.data_sources``; tasks without substitutes are left out)."""
+    sources = curves.data_sources
     out = {}
     for task in curves.tasks if tasks is None else tasks:
         subs = [
@@ -337,7 +335,7 @@ def _disagreement(name: str, got: Mapping[str, Any], want: Mapping[str, Any]) ->
     return f"{name}: {k} = {got.get(k, '<missing>')!r} in the list but {want.get(k, '<missing>')!r}"
 
 
-def check_list_fits(hlist: HParamList, curves: CurveData, *, what: str = "the list") -> None:
+def check_list_fits(hlist: HParamList, curves: Curves, *, what: str = "the list") -> None:
     """ValueError unless ``hlist`` can be judged on ``curves``: the same search space, and each
     named entry's hyperparameters equal to the curves' config of that name."""
     if curves.space and hlist.space != curves.space:
@@ -359,7 +357,7 @@ def check_list_fits(hlist: HParamList, curves: CurveData, *, what: str = "the li
             )
 
 
-def _hparams_for(curves: CurveData, names: Sequence[str]) -> list[dict[str, Any]]:
+def _hparams_for(curves: Curves, names: Sequence[str]) -> list[dict[str, Any]]:
     if curves.hparams is not None:
         index = {c: i for i, c in enumerate(curves.config_names)}
         return [dict(curves.hparams[index[n]]) for n in names]
@@ -391,7 +389,7 @@ def improving_length(values: Sequence[float] | np.ndarray) -> int:
 
 
 def learn_list(
-    curves: CurveData,
+    curves: Curves,
     *,
     tasks: Sequence[str] | None = None,
     split: str = "valid_inner",
@@ -418,7 +416,7 @@ def learn_list(
 
 
 def learn_list_from_scores(
-    curves: CurveData,
+    curves: Curves,
     scores: Scores,
     *,
     tasks: Sequence[str] | None = None,
@@ -437,7 +435,7 @@ def learn_list_from_scores(
     names = [scores.config_names[i] for i in result.indices]
     space = curves.space or space_of_names(names)
     if not space:
-        raise ValueError("cannot tell the curves' search space; set CurveData.space")
+        raise ValueError("cannot tell the curves' search space; set Curves.space")
     provenance = {
         "search_space": space,
         "tasks": list(scores.tasks),

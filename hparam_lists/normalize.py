@@ -12,7 +12,7 @@ The reference for "1" is chosen by ``norm_ref``: ``"zero"`` takes the loss of Ta
 optimizer (every weight at 0: ln(classes) for a classifier), which TaskSet's source says its
 values were used for; ``"step0"`` the median step-0 loss above (which a badly initialized task can
 put at 1e9, squashing every config's score towards 0); ``"auto"`` (default) takes ``zero`` when
-every task has the zero optimizer's curve (``CurveData.zero_loss``) and ``step0`` otherwise
+every task has the zero optimizer's curve (``Curves.zero_loss``) and ``step0`` otherwise
 (e.g. on TaskSet's released curves, which hold no zero curve). Under ``zero``, a task whose zero
 loss is no usable "1" (non-finite, or not above the best loss: the all-zero point *is* the
 optimum of a quadratic, and a log objective is -inf there) keeps the step-0 reference, listed in
@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from hparam_lists.curves import CurveData, split_index
+from taskset_torch.curves import Curves, split_index
 
 __all__ = [
     "SCORE_KINDS",
@@ -90,7 +90,7 @@ def zero_reference(values: np.ndarray, steps: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(ref), np.inf, ref)
 
 
-def resolve_norm_ref(curves: CurveData, split: str, norm_ref: str = "auto") -> str:
+def resolve_norm_ref(curves: Curves, split: str, norm_ref: str = "auto") -> str:
     """``"zero"`` or ``"step0"``: the reference ``compute_scores`` uses for ``norm_ref``."""
     _check_choice("norm_ref", norm_ref, NORM_REFS)
     if norm_ref == "step0":
@@ -355,7 +355,7 @@ def _warn_uninformative(
 
 
 def compute_scores(
-    curves: CurveData,
+    curves: Curves,
     split: str,
     *,
     score: str = "mean",

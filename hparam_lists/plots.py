@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from hparam_lists.curves import CurveData, split_index
 from hparam_lists.evaluate import ListEvaluation
+from taskset_torch.curves import Curves, split_index
 
 __all__ = ["task_curves_figure", "list_vs_random_figure"]
 
@@ -31,7 +31,7 @@ def _figure(ncols: int, width: float) -> tuple[Any, list[Any]]:
 
 
 def task_curves_figure(
-    curves: CurveData,
+    curves: Curves,
     task: str,
     *,
     split: str = "valid_outer",

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from hparam_lists.curves import SPLITS, CurveData
+from taskset_torch.curves import SPLITS, Curves
 
 __all__ = ["synthetic_curves"]
 
@@ -27,7 +27,7 @@ def synthetic_curves(
     space: str = "synthetic",
     task_prefix: str = "synthetic_family",
     seed: int,
-) -> CurveData:
+) -> Curves:
     """Curves ``[n_tasks, n_configs, n_seeds, n_steps, len(splits)]`` (float32), fully seeded.
 
     Config names are ``<space>_seed<i>`` with hparams ``{"log_lr": ...}``; task names
@@ -61,7 +61,7 @@ def synthetic_curves(
         for c in np.flatnonzero(diverge):
             x[c, :, start[c] :, :] = 1e30 if huge[c] else np.nan
         values[i] = x
-    return CurveData(
+    return Curves(
         values=values,
         tasks=tuple(f"{task_prefix}_seed{i}" for i in range(n_tasks)),
         config_names=tuple(f"{space}_seed{i}" for i in range(n_configs)),

@@ -251,10 +251,10 @@ def _cmd_generate(args: argparse.Namespace) -> None:
 
     from tqdm import tqdm
 
+    from taskset_torch.curves import CurveStore
     from taskset_torch.optimizers import SPACES
     from taskset_torch.optimizers.zero import ZERO
     from taskset_torch.runner import plan, run_units, zero_units
-    from taskset_torch.store import CurveStore
     from taskset_torch.training import TrainConfig
 
     if args.space not in SPACES:
@@ -971,11 +971,12 @@ def _cmd_export(args: argparse.Namespace) -> None:
 
 
 def _cmd_curves(args: argparse.Namespace) -> None:
-    from hparam_lists.frames import load_curves_dataframe, write_curves_table
+    from taskset_torch.curves import load_curves_dataframe, write_curves_table
+    from taskset_torch.optimizers import optimizer_config
 
     tasks = [t for t in args.tasks.split(",") if t] if args.tasks else None
     try:
-        df = load_curves_dataframe(args.store, args.space, tasks)
+        df = load_curves_dataframe(args.store, args.space, tasks, config_lookup=optimizer_config)
         path = write_curves_table(df, args.out)
     except (OSError, ValueError, KeyError) as e:
         raise CLIError(str(e.args[0]) if isinstance(e, KeyError) else str(e)) from None
@@ -1127,7 +1128,7 @@ def _add_list_commands(sub: argparse._SubParsersAction) -> None:
         "curves",
         help="export a store's curves as a tidy table (.parquet or .csv)",
         description="Columns: task, config, one per hyperparameter, seed, step, split, loss. "
-        "In Python: hparam_lists.frames.load_curves_dataframe(store, space, tasks).",
+        "In Python: taskset_torch.curves.load_curves_dataframe(store, space, tasks).",
     )
     p.add_argument("--store", required=True, metavar="DIR", help="a taskset-torch curve store")
     p.add_argument("--space", required=True, help="search space, e.g. nadamw_grid")
@@ -1387,7 +1388,7 @@ def _translate(err: BaseException) -> tuple[int, str] | None:
     not be done (corrupt or mismatched curves, unwritable store, missing data, no memory).
     None: not an error a user can act on; it keeps its traceback.
     """
-    from taskset_torch.taskset_npz import CurveStoreError
+    from taskset_torch.curves import CurveStoreError
 
     if isinstance(err, CLIError):
         return err.code, str(err)

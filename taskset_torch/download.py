@@ -3,7 +3,7 @@
 TaskSet released one file per (task, search space) at
 ``<base>/<task>/<space>_1k_10000_replica5.npz`` (keys ``optimizers``, ``xs``, ``ys``) and the task
 list at ``<base>/task_names.txt``. A file lands in the store as
-``<store>/<task>/<space>_1k_10000_replica5.npz``, which :class:`~taskset_torch.store.CurveStore`
+``<store>/<task>/<space>_1k_10000_replica5.npz``, which :class:`~taskset_torch.curves.CurveStore`
 reads like its own units. Bytes arrive in ``<file>.partial`` (never read as curves); an interrupted
 transfer resumes from there with an HTTP ``Range`` request, and a file is renamed into place only
 after it has been validated (npz structure, shapes, config names of the asked space).
@@ -22,7 +22,7 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from taskset_torch.taskset_npz import CurveStoreError, read_taskset_npz
+from taskset_torch.curves import CurveStoreError, parse_seed_name, read_taskset_npz
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -49,7 +49,6 @@ RELEASED_SPACES: tuple[str, ...] = (
 TASK_NAMES_FILE = "task_names.txt"
 _CHUNK = 1 << 16
 _TASK_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
-_CONFIG_NAME = re.compile(r"^(?P<prefix>.+)_seed\d+$")
 
 
 class DownloadError(RuntimeError):
@@ -165,7 +164,7 @@ def _fetch_to(
 def _validate(path: Path, task: str, space: str) -> None:
     """Raise :class:`CurveStoreError` unless ``path`` holds TaskSet curves of ``space``."""
     curves = read_taskset_npz(path, task=task, space=space)
-    prefixes = {m["prefix"] if m else None for m in map(_CONFIG_NAME.match, curves.config_names)}
+    prefixes = {p[0] if p else None for p in map(parse_seed_name, curves.config_names)}
     if prefixes != {space}:
         raise CurveStoreError(
             f"{path}: config names are not {space}_seed<N> (found prefixes {sorted(map(str, prefixes))})"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
-from taskset_torch.tasks.registry import FAMILIES, parse_seed_name, task_config
+from taskset_torch.curves.names import parse_seed_name
+from taskset_torch.tasks.registry import FAMILIES, task_config
 
 __all__ = ["resolve_config", "known_prefixes"]
 
@@ -23,10 +24,8 @@ def resolve_config(name: str) -> Any:
 
     if is_fixed_task(name):
         return fixed_task_spec(name)
-    try:
-        prefix, _ = parse_seed_name(name)
-    except KeyError:
-        prefix = None
+    parsed = parse_seed_name(name)
+    prefix = parsed[0] if parsed else None
     if prefix in SPACES:
         return optimizer_config(name)
     if prefix in FAMILIES:

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 import taskset_torch
+from taskset_torch.curves import Curves
 from taskset_torch.optimizers.zero import ZERO
 from taskset_torch.training import TrainConfig, TrainResult, train_configs
 
@@ -30,7 +31,6 @@ __all__ = [
     "run_protocol",
     "missing_units",
     "zero_units",
-    "UnitResult",
 ]
 
 #: TrainConfig fields that do not shape the curves (metadata, not identity). Every other field,
@@ -116,23 +116,15 @@ def zero_units(tasks: Sequence[str], seeds: Sequence[int]) -> list[Unit]:
     return [Unit(t, ZERO, int(s), (0,)) for t in tasks for s in sorted(set(seeds))]
 
 
-@dataclasses.dataclass
-class UnitResult:
-    unit: Unit
-    hparams: list[dict[str, Any]]
-    steps: Any
-    values: Any
-    time_per_step: Any
-    data_sources: list[dict[str, str]]
-    meta: dict[str, Any]
-
-
 def compute_unit(
     unit: Unit,
     config: TrainConfig,
     progress: Callable[[int], None] | None = None,
-) -> UnitResult:
-    """Build the task and the configs of ``unit`` and train them; nothing is written."""
+) -> Curves:
+    """Build the task and the configs of ``unit`` and train them; nothing is written.
+
+    Returns the unit's curves (:meth:`Curves.unit`: one task, one seed), as the store writes them.
+    """
     from taskset_torch.optimizers import get_space
     from taskset_torch.tasks.registry import build_task
     from taskset_torch.training import zero_curve
@@ -161,13 +153,16 @@ def compute_unit(
         "diverged_at": res.diverged_at.tolist(),
         "time_per_step_note": "wall seconds per step of the program training all configs of the unit",
     }
-    return UnitResult(
-        unit=unit,
+    return Curves.unit(
+        unit.task,
+        unit.space,
+        unit.seed,
+        unit.config_names,
         hparams=hparams,
         steps=res.steps,
         values=res.values,
         time_per_step=np.full(len(hparams), res.time_per_step),
-        data_sources=[s.to_json() for s in task.data_sources],
+        data_sources=task.data_sources,
         meta=meta,
     )
 
@@ -253,24 +248,12 @@ def _train_fitting(
     return both, na + nb
 
 
-def _write(store: Any, r: UnitResult, config: TrainConfig) -> None:
-    u = r.unit
-    store.write_unit(
-        u.task,
-        u.space,
-        u.seed,
-        u.config_names,
-        r.hparams,
-        r.steps,
-        r.values,
-        r.time_per_step,
-        r.data_sources,
-        r.meta,
-        protocol=run_protocol(config, r.data_sources),
-    )
+def _write(store: Any, curves: Curves, config: TrainConfig) -> None:
+    sources = curves.data_sources.get(curves.task, [])
+    store.write_unit(curves, protocol=run_protocol(config, sources))
 
 
-def _ray_compute(unit: Unit, config: TrainConfig) -> UnitResult:
+def _ray_compute(unit: Unit, config: TrainConfig) -> Curves:
     return compute_unit(unit, config)
 
 
@@ -351,7 +334,7 @@ def run_units(
 
     Before training: the store must take files (:meth:`CurveStore.check_writable`), each
     (task, space) must record this run's protocol (a mismatch raises
-    :class:`~taskset_torch.store.ProtocolMismatch` unless ``force``, which sets the old curves
+    :class:`~taskset_torch.curves.ProtocolMismatch` unless ``force``, which sets the old curves
     aside), and broken units are set aside. Configs already in whole units are not recomputed,
     so rerunning with another chunking adds nothing twice.
 

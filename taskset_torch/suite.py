@@ -12,7 +12,7 @@ A *suite spec* is a small JSON file::
 locally, on a GPU or on Ray). :func:`pack_suite` turns that store into one compact ``.npz`` (curves
 as float16 with an exact power-of-two scale per task and space, so no finite value overflows),
 with the spec, the code version and every task's data sources. :func:`load_suite` opens a packed
-suite as a :class:`~taskset_torch.store.CurveStore` (unpacked once into a cache directory in
+suite as a :class:`~taskset_torch.curves.CurveStore` (unpacked once into a cache directory in
 TaskSet's released layout), so everything that reads a store reads a suite.
 """
 
@@ -29,17 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from taskset_torch.taskset_npz import (
-    Curves,
-    CurveStoreError,
-    atomic_save_npz,
-    json_array,
-    json_from_array,
-    load_npz,
-    lookup_hparams,
-    to_json_text,
-    write_taskset_npz,
-)
+from taskset_torch.curves import Curves, CurveStoreError, atomic_save_npz, write_taskset_npz
+from taskset_torch.curves.io import json_array, json_from_array, load_npz, to_json_text
+from taskset_torch.curves.taskset_format import lookup_hparams
 
 __all__ = [
     "SuiteSpec",
@@ -248,7 +240,7 @@ def pack_suite(
     (then missing runs are NaN and listed in the suite's metadata).
     """
     import taskset_torch
-    from taskset_torch.store import CurveStore
+    from taskset_torch.curves import CurveStore
 
     src = CurveStore(store)
     arrays: dict[str, np.ndarray] = {}
@@ -294,11 +286,11 @@ def pack_suite(
                 continue
             cpos = {n: i for i, n in enumerate(c.config_names)}
             spos = {int(r): i for i, r in enumerate(c.seeds)}
-            present = c.present if c.present is not None else np.ones(c.values.shape[:2], bool)
+            present, c_values = c.present[0], c.values[0]
             for ci, n in enumerate(names):
                 for ri, r in enumerate(spec.seeds):
                     if n in cpos and r in spos and present[cpos[n], spos[r]]:
-                        values[ti, ci, ri] = c.values[cpos[n], spos[r]]
+                        values[ti, ci, ri] = c_values[cpos[n], spos[r]]
                     elif allow_missing:
                         info["missing"].append(
                             {"task": task, "space": space, "config": n, "seed": r}
@@ -310,7 +302,7 @@ def pack_suite(
                             "--allow-missing)"
                         )
             tasks_meta.append(
-                {"task": task, "data_sources": c.data_sources, "meta": _plain(c.meta)}
+                {"task": task, "data_sources": c.data_sources.get(task, []), "meta": _plain(c.meta)}
             )
         scales = np.ones(len(spec.tasks), np.float32)
         packed = np.empty(values.shape, np.float16)
@@ -361,13 +353,20 @@ def find_suite(name_or_path: str | os.PathLike) -> Path:
     )
 
 
+def _hparams(names: Sequence[str]) -> list[dict[str, Any]]:
+    """TaskSet's config of each optimizer name; ``{}`` where unknown (e.g. ``zero``)."""
+    from taskset_torch.optimizers import optimizer_config
+
+    return lookup_hparams(names, optimizer_config)
+
+
 def _cache_root() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "taskset_torch" / "suites"
 
 
 def load_suite(name_or_path: str | os.PathLike, cache_dir: str | os.PathLike | None = None):
-    """A packed suite as a :class:`~taskset_torch.store.CurveStore` (read-only by convention).
+    """A packed suite as a :class:`~taskset_torch.curves.CurveStore` (read-only by convention).
 
     Example::
 
@@ -375,7 +374,7 @@ def load_suite(name_or_path: str | os.PathLike, cache_dir: str | os.PathLike | N
         store.tasks("nadamw_grid")                # the suite's tasks
         curves = store.read(store.tasks("nadamw_grid")[0], "nadamw_grid")
     """
-    from taskset_torch.store import CurveStore
+    from taskset_torch.curves import CurveStore
 
     path = find_suite(name_or_path)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
@@ -401,17 +400,16 @@ def load_suite(name_or_path: str | os.PathLike, cache_dir: str | os.PathLike | N
             v = vals[ti].astype(np.float32) * np.float32(scales[ti])
             present = ~np.all(np.isnan(v), axis=(2, 3))
             curves = Curves(
-                task=tmeta["task"],
-                space=space,
-                config_names=list(names),
-                hparams=lookup_hparams(names),
-                seeds=list(spec.seeds),
+                values=v[None],
+                tasks=(tmeta["task"],),
+                config_names=names,
+                seeds=spec.seeds,
                 steps=steps,
-                values=v,
-                time_per_step=np.full(v.shape[:2], np.nan),
-                data_sources=tmeta["data_sources"],
+                space=space,
+                hparams=_hparams(names),
+                present=present[None],
+                data_sources={tmeta["task"]: tmeta["data_sources"]},
                 meta={**tmeta["meta"], "suite": spec.name, "suite_file": path.name},
-                present=present,
             )
             write_taskset_npz(
                 curves,

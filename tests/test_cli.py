@@ -87,12 +87,12 @@ GEN_ARGS = [
 def test_generate_writes_curves_and_skips_finished_units(tmp_path, capsys):
     store_dir = tmp_path / "store"
     assert main([*GEN_ARGS, "--store", str(store_dir)]) == 0
-    from taskset_torch.store import CurveStore
+    from taskset_torch.curves import CurveStore
 
     store = CurveStore(store_dir)
     curves = store.read("quadratic_family_seed106", "adam1p_wide_grid")
-    assert curves.values.shape == (6, 2, 5, 4)
-    assert curves.config_names == [f"adam1p_wide_grid_seed{i}" for i in range(6)]
+    assert curves.values.shape == (1, 6, 2, 5, 4)
+    assert list(curves.config_names) == [f"adam1p_wide_grid_seed{i}" for i in range(6)]
     assert curves.steps.tolist() == [0, 10, 20, 30, 40]
     mtimes = {p: p.stat().st_mtime_ns for p in store_dir.rglob("*.npz")}
     assert len(mtimes) == 2 * 2 * 2  # tasks x seeds x chunks
@@ -121,14 +121,14 @@ def test_generate_killed_with_sigkill_resumes_without_loss_or_duplicates(tmp_pat
     assert all(p.stat().st_mtime_ns == t for p, t in before.items())  # finished units kept
     reference = tmp_path / "reference"
     assert main([*args, "--quiet", "--store", str(reference)]) == 0  # never interrupted
-    from taskset_torch.store import CurveStore
+    from taskset_torch.curves import CurveStore
 
     resumed, whole = CurveStore(store_dir), CurveStore(reference)
     units = sorted(p.relative_to(store_dir) for p in store_dir.rglob("seed*.npz"))
     assert units == sorted(p.relative_to(reference) for p in reference.rglob("seed*.npz"))
     for task in ("quadratic_family_seed106", "quadratic_family_seed10"):
         a, b = resumed.read(task, "adam1p_wide_grid"), whole.read(task, "adam1p_wide_grid")
-        assert a.values.shape == (6, 2, 101, 4) and a.present.all()
+        assert a.values.shape == (1, 6, 2, 101, 4) and a.present.all()
         np.testing.assert_array_equal(a.values, b.values)
         assert "duplicates" not in a.meta
     leftovers = [p for p in store_dir.rglob("*") if p.is_file() and p.suffix != ".npz"]
@@ -165,7 +165,7 @@ def test_rerun_with_other_settings_is_refused_and_another_chunk_adds_nothing(tmp
     argv[steps] = "20"
     code, _, err = run_cli(capsys, *argv, *store, "--force")
     assert code == 0 and "set aside" in err
-    from taskset_torch.store import CurveStore
+    from taskset_torch.curves import CurveStore
 
     c = CurveStore(tmp_path / "store").read("quadratic_family_seed10", "adam1p_wide_grid")
     assert c.steps.tolist() == [0, 10, 20]

@@ -46,17 +46,14 @@ def _dataset_settings(data_dir):
 
 
 def _store_with_curves(root: Path) -> Path:
-    from taskset_torch.store import CurveStore
+    from taskset_torch.curves import Curves, CurveStore
 
     store = CurveStore(root)
     rng = np.random.RandomState(0)
     for t in range(3):
         names = [f"adam1p_wide_grid_seed{i}" for i in range(4)]
         store.write_unit(
-            f"quadratic_family_seed{t}", "adam1p_wide_grid", 0, names,
-            [{"learning_rate": 10.0 ** -i} for i in range(4)], [0, 2, 4],
-            rng.rand(4, 3, 4).astype(np.float32) + np.arange(3, 0, -1)[:, None],
-            np.full(4, 0.01), [{"dataset": "quadratic", "kind": "synthetic"}], {},
+            Curves.unit(f"quadratic_family_seed{t}", "adam1p_wide_grid", 0, names, hparams=[{"learning_rate": 10.0 ** -i} for i in range(4)], steps=[0, 2, 4], values=rng.rand(4, 3, 4).astype(np.float32) + np.arange(3, 0, -1)[:, None], time_per_step=np.full(4, 0.01), data_sources=[{"dataset": "quadratic", "kind": "synthetic"}], meta={})
         )  # fmt: skip
     return root
 

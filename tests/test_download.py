@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 
 from taskset_torch.cli import main
+from taskset_torch.curves import CurveStore
 from taskset_torch.download import (
     DownloadError,
     download_curves,
     fetch_task_names,
     released_filename,
 )
-from taskset_torch.store import CurveStore
 
 SPACE = "nadamw_grid"
 TASKS = ("FixedMLP_mnist_ce_128x128x128_relu_bs128", "mlp_family_seed3")
@@ -114,10 +114,10 @@ def test_download_lands_in_the_store_and_a_rerun_fetches_nothing(server, tmp_pat
     store = CurveStore(tmp_path)
     assert store.tasks(SPACE) == sorted(TASKS)
     c = store.read(TASKS[0], SPACE)
-    assert c.values.shape == (3, 2, 51, 4)
+    assert c.values.shape == (1, 3, 2, 51, 4)
     orig = server.files[f"/task_set_data/{TASKS[0]}/{released_filename(SPACE)}"]
     with np.load(io.BytesIO(orig), allow_pickle=False) as z:
-        np.testing.assert_array_equal(c.values, z["ys"])
+        np.testing.assert_array_equal(c.values[0], z["ys"])
     n = len(server.requests)
     again = download_curves(tmp_path, SPACE, TASKS, base_url=server.url, progress=False)
     assert not again.fetched and len(again.present) == 2 and again.bytes == 0

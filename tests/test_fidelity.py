@@ -13,9 +13,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "experiments"))
 import fidelity_real as fr  # noqa: E402
 
+from taskset_torch.curves import CurveStore  # noqa: E402
 from taskset_torch.optimizers import get_space  # noqa: E402
 from taskset_torch.runner import plan, run_units  # noqa: E402
-from taskset_torch.store import CurveStore  # noqa: E402
 from taskset_torch.training import TrainConfig  # noqa: E402
 
 STAND_IN = "quadratic_family_seed106"
@@ -52,7 +52,7 @@ def _fake_taskset_dir(tmp_path: Path, n_configs: int) -> Path:
     space = get_space("adam8p_wide_grid")
     rows = []
     for i in range(n_configs):
-        v = c.values[i, 0].astype(float)  # [step, split]; TaskSet's file runs on past our steps
+        v = c.values[0, i, 0].astype(float)  # [step, split]; TaskSet's file runs on past our steps
         curve = {key: [*v[:, k].tolist(), float(v[-1, k]), float(v[-1, k])] for key, k in KEYS}
         rows.append({"hp": space.sample(i), **{key: {"loss": x} for key, x in curve.items()}})
     d = tmp_path / "taskset"

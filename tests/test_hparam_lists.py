@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from hparam_lists.crossval import cross_validate
-from hparam_lists.curves import CurveData
 from hparam_lists.evaluate import (
     compare_lists,
     evaluate_list,
@@ -37,6 +36,7 @@ from hparam_lists.random_search import (
     monte_carlo_best_of_k,
 )
 from hparam_lists.synthetic import synthetic_curves
+from taskset_torch.curves import Curves
 
 # ------------------------------------------------------------------------------ normalization
 
@@ -125,7 +125,7 @@ def test_explicit_bounds_and_bad_arguments():
 
 def test_compute_scores_needs_a_step_zero():
     curves = synthetic_curves(2, 3, n_steps=3, seed=0)
-    shifted = CurveData(
+    shifted = Curves(
         values=curves.values,
         tasks=curves.tasks,
         config_names=curves.config_names,
@@ -380,7 +380,7 @@ def test_compare_lists_only_on_tasks_where_all_configs_exist():
     curves = synthetic_curves(5, 20, n_steps=5, seed=9)
     values = curves.values.copy()
     values[0, 3] = np.nan  # task 0 never ran config 3
-    curves = CurveData(
+    curves = Curves(
         values=values,
         tasks=curves.tasks,
         config_names=curves.config_names,

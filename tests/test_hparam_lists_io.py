@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
 import taskset_torch
-from hparam_lists.curves import SPLITS
-from hparam_lists.importers import combine, read_taskset_json
+from hparam_lists.importers import read_taskset_json
 from hparam_lists.lists import HParamList, learn_list, load_list, optimizer_for_idx
 from hparam_lists.published import published_list_path
 from hparam_lists.synthetic import synthetic_curves
 from taskset_torch.cli import main
+from taskset_torch.curves import SPLITS, Curves, combine
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 REAL = SHARED / "data" / "taskset_real"
@@ -263,14 +263,14 @@ def test_importer_on_the_real_taskset_extract():
 
 def test_combine_merges_curve_objects():
     def unit(task, names, seeds, value):
-        return SimpleNamespace(
-            task=task,
+        return Curves(
+            tasks=(task,),
             space="nadamw_grid",
             config_names=names,
             hparams=[{"learning_rate": 0.1}] * len(names),
             seeds=seeds,
             steps=np.array([0, 200]),
-            values=np.full((len(names), len(seeds), 2, 4), value, np.float32),
+            values=np.full((1, len(names), len(seeds), 2, 4), value, np.float32),
         )
 
     data = combine(
@@ -284,8 +284,7 @@ def test_combine_merges_curve_objects():
     assert data.values[0, 1, 0, 0, 0] == 1.0 and np.isnan(data.values[0, 0, 1]).all()
     assert np.isnan(data.values[1, 1]).all() and data.values[1, 0, 1, 0, 0] == 2.0
     with pytest.raises(ValueError, match="steps differ"):
-        other = unit("t3", ["nadamw_grid_seed2"], [0], 1.0)
-        other.steps = np.array([0, 100])
+        other = replace(unit("t3", ["nadamw_grid_seed2"], [0], 1.0), steps=np.array([0, 100]))
         combine([unit("t1", ["nadamw_grid_seed2"], [0], 1.0), other])
 
 
@@ -364,7 +363,7 @@ def test_cli_learn_evaluate_compare_export(tmp_path, capsys):
 def _nadamw_store(root: Path, n_tasks: int = 3, n_configs: int = 30, drop: dict | None = None):
     """A curve store with synthetic curves under nadamw_grid names (the opt_list's configs);
     ``drop`` maps a task index to a config name that task never ran."""
-    store_mod = pytest.importorskip("taskset_torch.store")
+    store_mod = pytest.importorskip("taskset_torch.curves")
     synth = synthetic_curves(n_tasks, n_configs, n_seeds=2, n_steps=5, seed=4)
     published = load_list("opt_list")
     hparams = dict(zip(published.names, published.configs))
@@ -375,16 +374,18 @@ def _nadamw_store(root: Path, n_tasks: int = 3, n_configs: int = 30, drop: dict 
         for s in range(2):
             for chunk in (keep[: len(keep) // 2], keep[len(keep) // 2 :]):
                 store.write_unit(
-                    f"mlp_family_seed{t}",
-                    "nadamw_grid",
-                    s,
-                    [names[i] for i in chunk],
-                    [hparams[names[i]] for i in chunk],
-                    synth.steps,
-                    synth.values[t, chunk, s],
-                    np.full(len(chunk), 0.01),
-                    [],
-                    {"training_steps": 800},
+                    store_mod.Curves.unit(
+                        f"mlp_family_seed{t}",
+                        "nadamw_grid",
+                        s,
+                        [names[i] for i in chunk],
+                        hparams=[hparams[names[i]] for i in chunk],
+                        steps=synth.steps,
+                        values=synth.values[t, chunk, s],
+                        time_per_step=np.full(len(chunk), 0.01),
+                        data_sources=[],
+                        meta={"training_steps": 800},
+                    )
                 )
     return store_mod, synth, names
 

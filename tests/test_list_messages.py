@@ -24,7 +24,7 @@ def _dataset_settings(data_dir):
 def _store(root: Path, sources=(SYNTHETIC,), nan_tasks: dict | None = None) -> list[str]:
     """Four tasks x 6 configs with improving curves; ``nan_tasks`` maps a task index to "all"
     (every curve NaN) or "start" (NaN initial loss)."""
-    from taskset_torch.store import CurveStore
+    from taskset_torch.curves import Curves, CurveStore
 
     store = CurveStore(root)
     rng = np.random.RandomState(0)
@@ -38,8 +38,7 @@ def _store(root: Path, sources=(SYNTHETIC,), nan_tasks: dict | None = None) -> l
         elif (nan_tasks or {}).get(t) == "start":
             values[:, 0] = np.nan
         store.write_unit(
-            task, SPACE, 0, names, [{"learning_rate": 10.0**-i} for i in range(6)], [0, 5, 10],
-            values, np.full(6, 0.01), list(sources), {},
+            Curves.unit(task, SPACE, 0, names, hparams=[{"learning_rate": 10.0**-i} for i in range(6)], steps=[0, 5, 10], values=values, time_per_step=np.full(6, 0.01), data_sources=list(sources), meta={})
         )  # fmt: skip
         tasks.append(task)
     return tasks

@@ -265,7 +265,7 @@ def test_export_prints_bounds_as_written(capsys):
 def _store(root, n_tasks=4, names=None):
     """A curve store of synthetic nadamw_grid curves (opt_list's configs and hyperparameters)."""
     from hparam_lists.synthetic import synthetic_curves
-    from taskset_torch.store import CurveStore
+    from taskset_torch.curves import Curves, CurveStore
 
     published = load_list("opt_list")
     hparams = dict(zip(published.names, published.configs))
@@ -274,16 +274,18 @@ def _store(root, n_tasks=4, names=None):
     store = CurveStore(root)
     for t in range(n_tasks):
         store.write_unit(
-            f"quadratic_family_seed{t}",
-            "nadamw_grid",
-            0,
-            names,
-            [hparams[n] for n in names],
-            synth.steps,
-            synth.values[t, :, 0],
-            np.full(len(names), 0.01),
-            [],
-            {"training_steps": 100},
+            Curves.unit(
+                f"quadratic_family_seed{t}",
+                "nadamw_grid",
+                0,
+                names,
+                hparams=[hparams[n] for n in names],
+                steps=synth.steps,
+                values=synth.values[t, :, 0],
+                time_per_step=np.full(len(names), 0.01),
+                data_sources=[],
+                meta={"training_steps": 100},
+            )
         )
     return ["--store", str(root), "--space", "nadamw_grid"]
 
@@ -308,7 +310,7 @@ def test_version_and_generate_options(tmp_path, capsys):
     argv = [*base, "--configs", "0-1", "--include-list", "opt_list:2", "--eval-batches", "1"]
     assert main(argv) == 0
     assert "only 3 evaluation points" in capsys.readouterr().err
-    from taskset_torch.store import CurveStore
+    from taskset_torch.curves import CurveStore
 
     names = CurveStore(tmp_path / "s").read("quadratic_family_seed3", "nadamw_grid").config_names
     assert sorted(names) == sorted(
@@ -376,8 +378,8 @@ def test_compare_runs_k_up_to_the_trained_entries(tmp_path, capsys):
 
 def test_curves_table_and_plots(tmp_path, capsys):
     pd = pytest.importorskip("pandas")
-    from hparam_lists.frames import load_curves_dataframe
     from taskset_torch.cli import main
+    from taskset_torch.curves import load_curves_dataframe
 
     src = _store(tmp_path / "s", n_tasks=3)
     for suffix in ("csv", "parquet"):

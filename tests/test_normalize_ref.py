@@ -8,20 +8,20 @@ import numpy as np
 import pytest
 
 from hparam_lists import learn_list
-from hparam_lists.curves import CurveData
 from hparam_lists.importers import read_store
 from hparam_lists.normalize import compute_scores, resolve_norm_ref, zero_reference
 from taskset_torch.cli import main
+from taskset_torch.curves import Curves
 
 
-def _curves(step0=2.0, zero_loss=None) -> CurveData:
+def _curves(step0=2.0, zero_loss=None) -> Curves:
     """One task, 3 configs, 1 seed, steps 0/10/20: finals 0.5, 1.0 and 3.0 (worse than zero)."""
     finals = np.array([0.5, 1.0, 3.0])
     v = np.empty((1, 3, 1, 3, 4), np.float32)
     v[0, :, 0, 0] = step0
     v[0, :, 0, 1] = finals[:, None]
     v[0, :, 0, 2] = finals[:, None]
-    return CurveData(
+    return Curves(
         values=v,
         tasks=("t",),
         config_names=tuple(f"adam1p_wide_grid_seed{i}" for i in range(3)),

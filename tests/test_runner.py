@@ -59,7 +59,7 @@ def test_other_errors_are_not_swallowed(monkeypatch):
 @pytest.mark.slow  # starts a local Ray cluster (5-10 s, needs /dev/shm); run with -m slow
 def test_ray_backend_writes_the_same_curves_as_the_local_one(tmp_path):
     ray = pytest.importorskip("ray")
-    from taskset_torch.store import CurveStore
+    from taskset_torch.curves import CurveStore
 
     units = runner.plan(["quadratic_family_seed1"], "adam1p_wide_grid", range(4), [0], 2)
     local, remote = CurveStore(tmp_path / "local"), CurveStore(tmp_path / "ray")
@@ -86,7 +86,7 @@ def _run(store, configs, chunk, config=CFG, **kw):
 
 
 def test_a_config_is_computed_once_whatever_the_chunking(tmp_path):
-    from taskset_torch.store import CurveStore
+    from taskset_torch.curves import CurveStore
 
     store = CurveStore(tmp_path)
     assert _run(store, range(4), 3) == 2
@@ -100,11 +100,11 @@ def test_a_config_is_computed_once_whatever_the_chunking(tmp_path):
     assert names == [f"{SPACE}_seed4", f"{SPACE}_seed5"]
     after = store.read(TASK, SPACE)
     assert "duplicates" not in after.meta and len(store.units(TASK, SPACE)) == 4
-    np.testing.assert_array_equal(after.values[:4], before.values)
+    np.testing.assert_array_equal(after.values[:, :4], before.values)
 
 
 def runner_unit_names(path):
-    from taskset_torch.store import _read_unit
+    from taskset_torch.curves.store import _read_unit
 
     return _read_unit(path).config_names
 
@@ -113,7 +113,7 @@ def test_curves_of_other_chunkings_read_together(tmp_path):
     """Two generates with different chunks at once: both may write a config; reading keeps one."""
     import shutil
 
-    from taskset_torch.store import CurveStore
+    from taskset_torch.curves import CurveStore
 
     a, b = CurveStore(tmp_path / "a"), CurveStore(tmp_path / "b")
     _run(a, range(3), 3)
@@ -130,7 +130,7 @@ def test_curves_of_other_chunkings_read_together(tmp_path):
 
 
 def test_rerun_with_other_settings_is_refused_unless_forced(tmp_path):
-    from taskset_torch.store import CurveStore, ProtocolMismatch
+    from taskset_torch.curves import CurveStore, ProtocolMismatch
 
     store = CurveStore(tmp_path)
     _run(store, range(2), 2)
@@ -169,7 +169,7 @@ def test_protocol_holds_every_train_config_field_but_the_device():
 
 
 def test_a_broken_unit_is_set_aside_and_recomputed(tmp_path):
-    from taskset_torch.store import CurveStore
+    from taskset_torch.curves import CurveStore
 
     store = CurveStore(tmp_path)
     _run(store, range(4), 2)
@@ -189,7 +189,7 @@ def test_a_broken_unit_is_set_aside_and_recomputed(tmp_path):
 def test_a_store_that_cannot_be_written_fails_before_training(tmp_path, monkeypatch):
     import errno
 
-    from taskset_torch.store import CurveStore, CurveStoreError
+    from taskset_torch.curves import CurveStore, CurveStoreError
 
     store = CurveStore(tmp_path)
     real_open = open

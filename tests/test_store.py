@@ -17,8 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from taskset_torch import taskset_npz
-from taskset_torch.store import (
+from taskset_torch.curves import (
     SPLITS,
     Curves,
     CurveStore,
@@ -27,6 +26,7 @@ from taskset_torch.store import (
     read_taskset_npz,
     write_taskset_npz,
 )
+from taskset_torch.curves import io as curve_io
 
 REPO = Path(__file__).resolve().parents[1]
 SPACE = "adam8p_wide_grid"
@@ -41,9 +41,7 @@ def _write(store, task, seed, idx, *, steps=STEPS, space=SPACE, meta=None, value
     names = [f"{space}_seed{i}" for i in idx]
     vals = _values(len(idx), 1000 * seed + idx[0], len(steps)) if values is None else values
     return store.write_unit(
-        task, space, seed, names, [{"learning_rate": 10.0**-i} for i in idx], steps, vals,
-        np.full(len(idx), 0.01 * (seed + 1)), [{"dataset": "mnist", "kind": "local"}],
-        meta if meta is not None else {"training_steps": 1000, "device": "cpu"},
+        Curves.unit(task, space, seed, names, hparams=[{"learning_rate": 10.0**-i} for i in idx], steps=steps, values=vals, time_per_step=np.full(len(idx), 0.01 * (seed + 1)), data_sources=[{"dataset": "mnist", "kind": "local"}], meta=meta if meta is not None else {"training_steps": 1000, "device": "cpu"})
     )  # fmt: skip
 
 
@@ -61,23 +59,24 @@ def test_unit_round_trip(tmp_path):
     vals[1, 3:, 0] = np.nan  # a diverged run keeps its NaN
     hp = [{"lr": np.float64(0.1), "nesterov": np.bool_(True), "n": np.int64(3)}, {"lr": 1e-3}]
     path = store.write_unit(
-        "task_a", SPACE, 4, ["b_cfg", "a_cfg"], hp, STEPS.tolist(), vals, [0.5, np.nan],
-        [DataSource("digits", "builtin", "sklearn")], {"device": "cpu", "steps": 1000},
+        Curves.unit("task_a", SPACE, 4, ["b_cfg", "a_cfg"], hparams=hp, steps=STEPS.tolist(), values=vals, time_per_step=[0.5, np.nan], data_sources=[DataSource("digits", "builtin", "sklearn")], meta={"device": "cpu", "steps": 1000})
     )  # fmt: skip
     assert path.parent == tmp_path / "task_a" / SPACE and path.name.startswith("seed4_")
     assert store.has_unit("task_a", SPACE, 4, ["b_cfg", "a_cfg"])
     assert not store.has_unit("task_a", SPACE, 4, ["a_cfg", "b_cfg"])  # order is part of the unit
     assert not store.has_unit("task_a", SPACE, 5, ["b_cfg", "a_cfg"])
     c = store.read("task_a", SPACE)
-    assert (c.task, c.space, c.seeds) == ("task_a", SPACE, [4])
-    assert c.config_names == ["a_cfg", "b_cfg"]  # lexicographic without _seed<N> names
-    np.testing.assert_array_equal(c.values[:, 0], vals[::-1])
+    assert (c.task, c.space, list(c.seeds)) == ("task_a", SPACE, [4])
+    assert list(c.config_names) == ["a_cfg", "b_cfg"]  # lexicographic without _seed<N> names
+    np.testing.assert_array_equal(c.values[0, :, 0], vals[::-1])
     np.testing.assert_array_equal(c.steps, STEPS)
     assert c.steps.dtype == np.int64 and c.values.dtype == np.float32
-    np.testing.assert_array_equal(c.time_per_step[:, 0], [np.nan, 0.5])
-    assert c.hparams == [{"lr": 1e-3}, {"lr": 0.1, "nesterov": True, "n": 3}]
+    np.testing.assert_array_equal(c.time_per_step[0, :, 0], [np.nan, 0.5])
+    assert list(c.hparams) == [{"lr": 1e-3}, {"lr": 0.1, "nesterov": True, "n": 3}]
     assert list(c.hparams[1]) == ["lr", "nesterov", "n"]  # key order kept as given
-    assert c.data_sources == [{"dataset": "digits", "kind": "builtin", "detail": "sklearn"}]
+    assert c.data_sources["task_a"] == [
+        {"dataset": "digits", "kind": "builtin", "detail": "sklearn"}
+    ]
     assert c.meta["device"] == "cpu" and c.meta["files"] == [path.relative_to(tmp_path).as_posix()]
     assert c.present.all()
     assert store.tasks() == ["task_a"] and store.spaces() == [SPACE]
@@ -100,13 +99,13 @@ def test_merge_chunks_and_seeds(tmp_path):
     # The same run again (identical curve) from another unit is merged, not an error.
     _write(store, "t", 0, [1], meta={"training_steps": 1000, "device": "cuda"})
     c = store.read("t", SPACE)
-    assert c.config_names == [f"{SPACE}_seed{i}" for i in (1, 2, 10)]  # by seed number
-    assert c.seeds == [0, 2]
-    assert c.values.shape == (3, 2, len(STEPS), 4) and c.present.all()
+    assert list(c.config_names) == [f"{SPACE}_seed{i}" for i in (1, 2, 10)]  # by seed number
+    assert list(c.seeds) == [0, 2]
+    assert c.values.shape == (1, 3, 2, len(STEPS), 4) and c.present.all()
     np.testing.assert_array_equal(
-        c.values[:, 1], np.concatenate([_values(1, 2001), _values(2, 2010)[::-1]])
+        c.values[0, :, 1], np.concatenate([_values(1, 2001), _values(2, 2010)[::-1]])
     )
-    np.testing.assert_array_equal(c.time_per_step[:, 0], [0.01] * 3)
+    np.testing.assert_array_equal(c.time_per_step[0, :, 0], [0.01] * 3)
     assert c.meta["training_steps"] == 1000 and "device" not in c.meta
     cuda_unit = store.unit_path("t", SPACE, 0, [f"{SPACE}_seed1"]).relative_to(tmp_path).as_posix()
     devices = dict(zip(c.meta["files"], c.meta["varying"]["device"]))  # aligned with the files
@@ -119,8 +118,8 @@ def test_merge_fills_missing_runs_with_nan(tmp_path):
     _write(store, "t", 0, [0, 1])
     _write(store, "t", 3, [1])
     c = store.read("t", SPACE)
-    np.testing.assert_array_equal(c.present, [[True, False], [True, True]])
-    assert np.isnan(c.values[0, 1]).all() and np.isnan(c.time_per_step[0, 1])
+    np.testing.assert_array_equal(c.present[0], [[True, False], [True, True]])
+    assert np.isnan(c.values[0, 0, 1]).all() and np.isnan(c.time_per_step[0, 0, 1])
 
 
 def test_merge_conflicts_name_both_files(tmp_path):
@@ -138,8 +137,26 @@ def test_merge_conflicts_name_both_files(tmp_path):
         store.read("t", SPACE)
     assert a.name in str(e.value) and b.name in str(e.value)
 
-    x = Curves("t", SPACE, ["c"], [{"lr": 1.0}], [0], STEPS, _values(1, 0)[:, None], [[1.0]])
-    y = Curves("t", SPACE, ["c"], [{"lr": 2.0}], [1], STEPS, _values(1, 0)[:, None], [[1.0]])
+    x = Curves.unit(
+        "t",
+        SPACE,
+        0,
+        ["c"],
+        hparams=[{"lr": 1.0}],
+        steps=STEPS,
+        values=_values(1, 0),
+        time_per_step=[1.0],
+    )
+    y = Curves.unit(
+        "t",
+        SPACE,
+        1,
+        ["c"],
+        hparams=[{"lr": 2.0}],
+        steps=STEPS,
+        values=_values(1, 0),
+        time_per_step=[1.0],
+    )
     with pytest.raises(CurveStoreError, match="hyperparameters .* in fx but .* in fy"):
         merge_curves([("fx", x), ("fy", y)])
 
@@ -150,7 +167,7 @@ def test_crash_before_rename_leaves_no_unit(tmp_path, monkeypatch):
     def crash(src, dst):
         raise OSError("simulated crash")
 
-    monkeypatch.setattr(taskset_npz.os, "replace", crash)
+    monkeypatch.setattr(curve_io.os, "replace", crash)
     with pytest.raises(OSError, match="simulated crash"):
         _write(store, "t", 0, [0])
     monkeypatch.undo()
@@ -167,16 +184,16 @@ def test_stray_temp_files_are_ignored_then_cleaned(tmp_path):
     store = CurveStore(tmp_path)
     _write(store, "t", 0, [0])
     d = tmp_path / "t" / SPACE
-    host = taskset_npz._host()
+    host = curve_io._host()
     dead = d / f".tmp-{_dead_pid()}-0123abcd-{host}--seed1_0000000000000000.npz.part"
     dead.write_bytes(b"PK\x03\x04 half a zip")
     live = d / f".tmp-{os.getpid()}-0123abcd-{host}--seed2_0000000000000000.npz.part"
     live.write_bytes(b"PK\x03\x04 being written")
     old = d / f".tmp-{os.getpid()}-4567abcd-otherhost--seed3_0000000000000000.npz.part"
     old.write_bytes(b"")
-    stamp = time.time() - taskset_npz.STALE_TEMP_SECONDS - 10
+    stamp = time.time() - curve_io.STALE_TEMP_SECONDS - 10
     os.utime(old, (stamp, stamp))
-    assert store.read("t", SPACE).config_names == [f"{SPACE}_seed0"]  # temp files ignored
+    assert list(store.read("t", SPACE).config_names) == [f"{SPACE}_seed0"]  # temp files ignored
     assert not dead.exists() and not old.exists()  # cleaned on open
     assert live.exists()  # a live writer's file is left alone
     assert store.clean_temp_files() == []
@@ -246,25 +263,91 @@ def test_foreign_and_corrupt_files_name_the_file(tmp_path):
 
 def test_bad_arguments_get_clear_errors(tmp_path):
     store = CurveStore(tmp_path)
-    args = ([SPACE + "_seed0"], [{}], STEPS, _values(1, 0), [1.0], [], {})
+    args = ([SPACE + "_seed0"],)
+    kw = dict(hparams=[{}], steps=STEPS, values=_values(1, 0), time_per_step=[1.0], data_sources=[], meta={})  # fmt: skip
     with pytest.raises(ValueError, match="invalid task name '../x'"):
-        store.write_unit("../x", SPACE, 0, *args)
+        store.write_unit(Curves.unit("../x", SPACE, 0, *args, **kw))
     with pytest.raises(ValueError, match="invalid space name"):
-        store.write_unit("t", "a/b", 0, *args)
+        store.write_unit(Curves.unit("t", "a/b", 0, *args, **kw))
     with pytest.raises(ValueError, match="seed must be a non-negative integer"):
-        store.write_unit("t", SPACE, -1, *args)
+        store.write_unit(Curves.unit("t", SPACE, -1, *args, **kw))
     with pytest.raises(ValueError, match="values must be"):
-        store.write_unit("t", SPACE, 0, args[0], [{}], STEPS, _values(1, 0)[0], [1.0], [], {})
+        store.write_unit(
+            Curves.unit(
+                "t",
+                SPACE,
+                0,
+                args[0],
+                hparams=[{}],
+                steps=STEPS,
+                values=_values(1, 0)[0],
+                time_per_step=[1.0],
+                data_sources=[],
+                meta={},
+            )
+        )
     with pytest.raises(ValueError, match=r"expected \[config, seed, step, split\]"):
-        store.write_unit("t", SPACE, 0, args[0], [{}], STEPS[:-1], _values(1, 0), [1.0], [], {})
+        store.write_unit(
+            Curves.unit(
+                "t",
+                SPACE,
+                0,
+                args[0],
+                hparams=[{}],
+                steps=STEPS[:-1],
+                values=_values(1, 0),
+                time_per_step=[1.0],
+                data_sources=[],
+                meta={},
+            )
+        )
     with pytest.raises(ValueError, match="2 hparams for 1 config_names"):
-        store.write_unit("t", SPACE, 0, args[0], [{}, {}], STEPS, _values(1, 0), [1.0], [], {})
+        store.write_unit(
+            Curves.unit(
+                "t",
+                SPACE,
+                0,
+                args[0],
+                hparams=[{}, {}],
+                steps=STEPS,
+                values=_values(1, 0),
+                time_per_step=[1.0],
+                data_sources=[],
+                meta={},
+            )
+        )
     with pytest.raises(ValueError, match="every entry of hparams must be a dict, got 0.1"):
-        store.write_unit("t", SPACE, 0, args[0], [0.1], STEPS, _values(1, 0), [1.0], [], {})
+        store.write_unit(
+            Curves.unit(
+                "t",
+                SPACE,
+                0,
+                args[0],
+                hparams=[0.1],
+                steps=STEPS,
+                values=_values(1, 0),
+                time_per_step=[1.0],
+                data_sources=[],
+                meta={},
+            )
+        )
     with pytest.raises(ValueError, match="strictly increasing"):
-        store.write_unit("t", SPACE, 0, args[0], [{}], STEPS[::-1], _values(1, 0), [1.0], [], {})
+        store.write_unit(
+            Curves.unit(
+                "t",
+                SPACE,
+                0,
+                args[0],
+                hparams=[{}],
+                steps=STEPS[::-1],
+                values=_values(1, 0),
+                time_per_step=[1.0],
+                data_sources=[],
+                meta={},
+            )
+        )
     with pytest.raises(ValueError, match="must be JSON-serializable: object is not"):
-        store.write_unit("t", SPACE, 0, *args[:-1], {"x": object()})
+        store.write_unit(Curves.unit("t", SPACE, 0, *args, **{**kw, "meta": {"x": object()}}))
     assert store.tasks() == []
     (tmp_path / "file").write_text("")
     with pytest.raises(CurveStoreError, match="must be a directory"):
@@ -277,7 +360,7 @@ _WRITER = textwrap.dedent(
     """
     import os, signal, sys
     import numpy as np
-    from taskset_torch.store import CurveStore
+    from taskset_torch.curves import CurveStore, Curves
 
     root, n_units, die = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     if die == "mid_write":  # the process dies halfway through writing the temp file
@@ -295,8 +378,7 @@ _WRITER = textwrap.dedent(
         if store.has_unit("task", "adam8p_wide_grid", 0, names):
             continue
         values = np.random.RandomState(i).rand(8, len(steps), 4).astype(np.float32)
-        store.write_unit("task", "adam8p_wide_grid", 0, names, [{"i": i}] * 8, steps, values,
-                         [0.1] * 8, [], {"unit": i})
+        store.write_unit(Curves.unit("task", "adam8p_wide_grid", 0, names, hparams=[{"i": i}] * 8, steps=steps, values=values, time_per_step=[0.1] * 8, data_sources=[], meta={"unit": i}))
         print(i, flush=True)
     """
 )
@@ -311,9 +393,9 @@ def _run_writer(root, n_units, die="none", **kw):
 def _check_complete(store, n_units):
     assert len(store.units("task", SPACE)) == n_units
     c = store.read("task", SPACE)
-    assert c.config_names == [f"{SPACE}_seed{j}" for j in range(8 * n_units)]
+    assert list(c.config_names) == [f"{SPACE}_seed{j}" for j in range(8 * n_units)]
     expected = np.concatenate([np.random.RandomState(i).rand(8, 51, 4) for i in range(n_units)])
-    np.testing.assert_array_equal(c.values[:, 0], expected.astype(np.float32))
+    np.testing.assert_array_equal(c.values[0, :, 0], expected.astype(np.float32))
     assert [h["i"] for h in c.hparams] == [j // 8 for j in range(8 * n_units)]
     assert not [p for p in (store.root / "task" / SPACE).iterdir() if p.suffix != ".npz"]
 
@@ -376,8 +458,9 @@ def test_two_processes_write_concurrently(tmp_path):
     assert [p.exitcode for p in procs] == [0, 0, 0]
     store = CurveStore(tmp_path)
     assert store.tasks() == ["task_a", "task_b"]
-    arr, labels = store.to_array()
-    assert labels["seeds"] == [0, 1, 2] and len(labels["config_names"]) == 40
+    c = store.load()
+    arr = c.values
+    assert list(c.seeds) == [0, 1, 2] and len(c.config_names) == 40
     assert np.isnan(arr[1, :, 2]).all() and not np.isnan(arr[:, :, :2]).any()
     assert not np.isnan(arr[0]).any()
     np.testing.assert_array_equal(arr[0, 4:8, 2, :, :], _values(4, 2004))
@@ -408,12 +491,12 @@ def _taskset_hparams(name: str) -> dict:
 @pytest.mark.parametrize("xs_dtype", [np.int64, np.float32])
 def test_read_released_layout(tmp_path, xs_dtype):
     path = _released_file(tmp_path, xs_dtype=xs_dtype)
-    c = read_taskset_npz(path)
-    assert (c.task, c.space, c.seeds) == ("task_x", SPACE, [0, 1, 2, 3, 4])
-    assert c.config_names == [f"{SPACE}_seed{i}" for i in range(6)]
+    c = read_taskset_npz(path, config_lookup=_taskset_hparams)
+    assert (c.task, c.space, list(c.seeds)) == ("task_x", SPACE, [0, 1, 2, 3, 4])
+    assert list(c.config_names) == [f"{SPACE}_seed{i}" for i in range(6)]
     assert c.steps.dtype == np.int64 and c.steps[-1] == 10000 and len(c.steps) == 51
     with np.load(path) as raw:
-        np.testing.assert_array_equal(c.values, raw["ys"])
+        np.testing.assert_array_equal(c.values[0], raw["ys"])
     assert c.meta["training_steps"] == 10000 and np.isnan(c.time_per_step).all()
     assert c.hparams[3] == _taskset_hparams(f"{SPACE}_seed3")
     # The released tree is itself a store.
@@ -454,12 +537,12 @@ def test_taskset_layout_round_trip(tmp_path):
     np.testing.assert_array_equal(got.present, curves.present)
     _write(other, "t2", 9, [0])
     merged = other.read("t2", SPACE)
-    assert merged.seeds == [0, 7, 9] and merged.present.sum() == 4
+    assert list(merged.seeds) == [0, 7, 9] and merged.present.sum() == 4
 
 
 def test_import_released_file_without_extras(tmp_path):
     src = _released_file(tmp_path / "bucket", n_configs=3, replicas=2)
-    store = CurveStore(tmp_path / "store")
+    store = CurveStore(tmp_path / "store", config_lookup=_taskset_hparams)
     dst = store.import_taskset_npz(src)
     assert dst == tmp_path / "store" / "task_x" / f"{SPACE}_10000_replica2.npz"
     assert store.read("task_x", SPACE).hparams[2] == _taskset_hparams(f"{SPACE}_seed2")
@@ -472,33 +555,35 @@ def test_import_released_file_without_extras(tmp_path):
 # --- dense array and data frame -----------------------------------------------------------------
 
 
-def test_to_array_over_tasks(tmp_path):
+def test_load_over_tasks(tmp_path):
     store = CurveStore(tmp_path)
     _write(store, "a", 0, [0, 1])
     _write(store, "a", 1, [0, 1])
     _write(store, "b", 0, [1, 2])
-    arr, labels = store.to_array(space=SPACE)
+    c = store.load(space=SPACE)
+    arr = c.values
     assert arr.shape == (2, 3, 2, len(STEPS), 4) and arr.dtype == np.float32
-    assert labels["tasks"] == ["a", "b"] and labels["seeds"] == [0, 1]
-    assert labels["config_names"] == [f"{SPACE}_seed{i}" for i in range(3)]
-    assert labels["splits"] == list(SPLITS) and labels["steps"].tolist() == STEPS.tolist()
-    assert labels["hparams"] == [{"learning_rate": 10.0**-i} for i in range(3)]
+    assert list(c.tasks) == ["a", "b"] and list(c.seeds) == [0, 1]
+    assert list(c.config_names) == [f"{SPACE}_seed{i}" for i in range(3)]
+    assert list(c.splits) == list(SPLITS) and c.steps.tolist() == STEPS.tolist()
+    assert list(c.hparams) == [{"learning_rate": 10.0**-i} for i in range(3)]
     assert np.isnan(arr[0, 2]).all() and np.isnan(arr[1, 0]).all() and np.isnan(arr[1, :, 1]).all()
     np.testing.assert_array_equal(arr[1, 1:, 0], _values(2, 1))
-    sub, sl = store.to_array(["b"], SPACE, seeds=[0], configs=[f"{SPACE}_seed2", "zz"],
-                             steps=[200, 400, 12345], splits=["test", "train"])  # fmt: skip
-    assert sub.shape == (1, 2, 1, 3, 2) and sl["splits"] == ["test", "train"]
+    sl = store.load(["b"], SPACE, seeds=[0], configs=[f"{SPACE}_seed2", "zz"],
+                    steps=[200, 400, 12345], splits=["test", "train"])  # fmt: skip
+    sub = sl.values
+    assert sub.shape == (1, 2, 1, 3, 2) and list(sl.splits) == ["test", "train"]
     np.testing.assert_array_equal(sub[0, 0, 0, :2], _values(2, 1)[1, 1:3][:, [3, 0]])
     assert np.isnan(sub[0, 1]).all() and np.isnan(sub[0, 0, 0, 2]).all()
     with pytest.raises(ValueError, match="unknown split 'valid'"):
-        store.to_array(space=SPACE, splits=["valid"])
+        store.load(space=SPACE, splits=["valid"])
     _write(store, "c", 0, [0], steps=STEPS[:3])
     with pytest.raises(CurveStoreError, match="tasks 'a' and 'c' have different eval steps"):
-        store.to_array(space=SPACE)
+        store.load(space=SPACE)
     _write(store, "a", 0, [0], space="nadamw_grid")
     with pytest.raises(ValueError, match=r"space= is required: .* holds spaces \['adam8p"):
-        store.to_array()
-    assert store.to_array(["b"])[1]["space"] == SPACE  # one space among the tasks asked for
+        store.load()
+    assert store.load(["b"]).space == SPACE  # one space among the tasks asked for
 
 
 def test_to_dataframe(tmp_path):
@@ -545,28 +630,29 @@ P1 = {"curve_format": 1, "train": {"training_steps": 1000, "eval_every": 200}, "
 
 
 def test_protocol_is_recorded_and_another_one_refused_or_forced(tmp_path):
-    from taskset_torch.store import ProtocolMismatch
+    from taskset_torch.curves import ProtocolMismatch
 
     store = CurveStore(tmp_path)
-    args = ([f"{SPACE}_seed0"], [{}], STEPS, _values(1, 0), [1.0], [], {})
-    store.write_unit("t", SPACE, 0, *args, protocol=P1)
+    args = ([f"{SPACE}_seed0"],)
+    kw = dict(hparams=[{}], steps=STEPS, values=_values(1, 0), time_per_step=[1.0], data_sources=[], meta={})  # fmt: skip
+    store.write_unit(Curves.unit("t", SPACE, 0, *args, **kw), protocol=P1)
     assert store.protocol("t", SPACE) == P1
     assert store.read("t", SPACE).meta["protocol"] == P1
-    store.write_unit("t", SPACE, 1, *args, protocol=P1)  # same protocol: fine
+    store.write_unit(Curves.unit("t", SPACE, 1, *args, **kw), protocol=P1)  # same protocol: fine
     p2 = {**P1, "train": {"training_steps": 2000, "eval_every": 200}}
     with pytest.raises(ProtocolMismatch, match="training_steps: stored 1000, asked 2000") as e:
-        store.write_unit("t", SPACE, 2, *args, protocol=p2)
+        store.write_unit(Curves.unit("t", SPACE, 2, *args, **kw), protocol=p2)
     assert e.value.differences == {"train.training_steps": (1000, 2000)}
     assert len(store.units("t", SPACE)) == 2  # nothing written
     moved = store.claim_protocol("t", SPACE, p2, force=True)
     assert len(moved) == 3 and all(m.parent.name == ".set_aside" for m in moved)
     assert store.units("t", SPACE) == [] and store.protocol("t", SPACE) == p2
-    store.write_unit("t", SPACE, 2, *args, protocol=p2)
-    assert store.read("t", SPACE).seeds == [2]
+    store.write_unit(Curves.unit("t", SPACE, 2, *args, **kw), protocol=p2)
+    assert list(store.read("t", SPACE).seeds) == [2]
 
 
 def test_units_written_before_protocols_are_checked_by_their_settings(tmp_path):
-    from taskset_torch.store import ProtocolMismatch
+    from taskset_torch.curves import ProtocolMismatch
 
     store = CurveStore(tmp_path)
     _write(store, "t", 0, [0])  # meta training_steps 1000, no protocol recorded
@@ -578,7 +664,7 @@ def test_units_written_before_protocols_are_checked_by_their_settings(tmp_path):
 
 
 def test_near_duplicate_runs_merge_keeping_the_first_copy(tmp_path):
-    from taskset_torch.store import CurveStoreWarning
+    from taskset_torch.curves import CurveStoreWarning
 
     store = CurveStore(tmp_path)
     a = _write(store, "t", 0, [0, 1])
@@ -593,7 +679,7 @@ def test_near_duplicate_runs_merge_keeping_the_first_copy(tmp_path):
     assert dup["config"] == f"{SPACE}_seed1" and dup["seed"] == 0 and dup["kept"] == kept
     assert 0 < dup["max_abs_diff"] < 1e-6
     expect = vals[1] if first == a else ulp[0]
-    np.testing.assert_array_equal(c.values[1, 0], expect)
+    np.testing.assert_array_equal(c.values[0, 1, 0], expect)
     # Beyond rounding it is not the same run: an error naming both files.
     _write(store, "t", 0, [1], values=ulp * 1.01, meta={"x": 1})
     with pytest.raises(CurveStoreError, match="different curves in"):
@@ -625,22 +711,22 @@ def test_scan_tells_done_configs_from_broken_files_which_are_set_aside(tmp_path)
         dest = store.set_aside(path)
         assert dest.parent == path.parent / ".set_aside" and dest.exists() and not path.exists()
     assert store.set_aside(empty) is None  # already gone
-    assert store.read("t", SPACE).config_names == [f"{SPACE}_seed0", f"{SPACE}_seed1"]
+    assert list(store.read("t", SPACE).config_names) == [f"{SPACE}_seed0", f"{SPACE}_seed1"]
 
 
 def test_missing_empty_or_spaceless_stores_say_so(tmp_path):
     with pytest.raises(CurveStoreError, match="no such curve store"):
-        CurveStore(tmp_path / "nope").to_array(space=SPACE)
+        CurveStore(tmp_path / "nope").load(space=SPACE)
     with pytest.raises(CurveStoreError, match="the curve store is empty"):
-        CurveStore(tmp_path).to_array(space=SPACE)
+        CurveStore(tmp_path).load(space=SPACE)
     with pytest.raises(CurveStoreError, match="the curve store is empty"):
-        CurveStore(tmp_path).to_array()
+        CurveStore(tmp_path).load()
     store = CurveStore(tmp_path)
     _write(store, "t", 0, [0])
     with pytest.raises(
         CurveStoreError, match=f"no curves of space 'nadamw_grid'; it holds {SPACE}"
     ):
-        store.to_array(space="nadamw_grid")
+        store.load(space="nadamw_grid")
     from hparam_lists.importers import read_store
 
     with pytest.raises(CurveStoreError, match="no such curve store"):
@@ -651,14 +737,13 @@ _SAME_UNIT = textwrap.dedent(
     """
     import sys
     import numpy as np
-    from taskset_torch.store import CurveStore
+    from taskset_torch.curves import CurveStore, Curves
 
     store = CurveStore(sys.argv[1])
     names = [f"adam8p_wide_grid_seed{j}" for j in range(4)]
     values = np.random.RandomState(0).rand(4, 6, 4).astype(np.float32)
     for _ in range(int(sys.argv[2])):
-        store.write_unit("task", "adam8p_wide_grid", 0, names, [{}] * 4, np.arange(6), values,
-                         [0.1] * 4, [], {}, protocol={"train": {"training_steps": 5}})
+        store.write_unit(Curves.unit("task", "adam8p_wide_grid", 0, names, hparams=[{}] * 4, steps=np.arange(6), values=values, time_per_step=[0.1] * 4, data_sources=[], meta={}), protocol={"train": {"training_steps": 5}})
     """
 )
 
@@ -673,7 +758,7 @@ def test_two_writers_of_the_same_unit(tmp_path):
     (unit,) = store.units("task", SPACE)
     c = store.read("task", SPACE)
     np.testing.assert_array_equal(
-        c.values[:, 0], np.random.RandomState(0).rand(4, 6, 4).astype(np.float32)
+        c.values[0, :, 0], np.random.RandomState(0).rand(4, 6, 4).astype(np.float32)
     )
     d = tmp_path / "task" / SPACE
     assert sorted(p.name for p in d.iterdir()) == sorted([unit.name, "protocol.json"])

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from taskset_torch.curves import CurveStoreError
 from taskset_torch.suite import SuiteSpec, generate_suite, load_suite, pack_suite, read_spec
-from taskset_torch.taskset_npz import CurveStoreError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -53,7 +53,7 @@ def test_spec_round_trips_and_rejects_mistakes(tmp_path):
 
 
 def test_packed_suite_reads_like_the_store(generated, tmp_path):
-    from taskset_torch.store import CurveStore
+    from taskset_torch.curves import CurveStore
 
     spec, store, _ = generated
     out = pack_suite(spec, store, tmp_path / "tiny.npz")
@@ -63,9 +63,9 @@ def test_packed_suite_reads_like_the_store(generated, tmp_path):
         assert suite.tasks(space) == sorted(spec.tasks)
         for task in spec.tasks:
             a, b = src.read(task, space), suite.read(task, space)
-            assert b.config_names == [f"{space}_seed{c}" for c in spec.spaces[space]]
+            assert list(b.config_names) == [f"{space}_seed{c}" for c in spec.spaces[space]]
             pos = [a.config_names.index(n) for n in b.config_names]
-            np.testing.assert_allclose(b.values, a.values[pos], rtol=2e-3, equal_nan=True)
+            np.testing.assert_allclose(b.values, a.values[:, pos], rtol=2e-3, equal_nan=True)
             np.testing.assert_array_equal(b.steps, a.steps)
             assert b.data_sources == a.data_sources
             assert b.hparams[0]["learning_rate"] == a.hparams[pos[0]]["learning_rate"]
@@ -102,7 +102,7 @@ def test_missing_curves_are_named(generated, tmp_path):
     out = pack_suite(bigger, store, tmp_path / "x.npz", allow_missing=True)
     suite = load_suite(out, cache_dir=tmp_path / "cache")
     c = suite.read("quadratic_family_seed1", "nadamw_grid")
-    assert c.present[:4].all() and not c.present[4].any()
+    assert c.present[0, :4].all() and not c.present[0, 4].any()
 
 
 def test_unknown_suite_names_list_the_shipped_ones():

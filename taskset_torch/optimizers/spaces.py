@@ -10,13 +10,13 @@ TaskSet's sampler and the update rule (:mod:`.kernels`) its configs drive. Sampl
 from __future__ import annotations
 
 import difflib
-import re
 import types
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
 
+from taskset_torch.curves.names import parse_seed_name
 from taskset_torch.optimizers import hparams as hp
 from taskset_torch.optimizers.base import SearchSpace, check_training_steps
 from taskset_torch.optimizers.kernels import ADAM8P, NADAMW, TF_ADAGRAD, TF_ADAM
@@ -176,8 +176,6 @@ FIXED_OPTIMIZERS: Mapping[str, tuple[str, dict[str, float]]] = types.MappingProx
     _fixed_optimizers()
 )
 
-_SEED_NAME = re.compile(r"^(?P<space>.+)_seed(?P<seed>\d+)$")
-
 
 def _closest(name: str, options: Iterable[str]) -> str:
     close = difflib.get_close_matches(name, list(options), n=3, cutoff=0.5)
@@ -200,10 +198,10 @@ def resolve_optimizer(name: str) -> tuple[SearchSpace, dict[str, Any]]:
     if name in FIXED_OPTIMIZERS:
         space, cfg = FIXED_OPTIMIZERS[name]
         return SPACES[space], dict(cfg)
-    m = _SEED_NAME.match(name) if isinstance(name, str) else None
-    if m and m.group("space") in SPACES:
-        space = SPACES[m.group("space")]
-        return space, space.sample(int(m.group("seed")))
+    parsed = parse_seed_name(name)
+    if parsed and parsed[0] in SPACES:
+        space = SPACES[parsed[0]]
+        return space, space.sample(parsed[1])
     examples = [f"{s}_seed0" for s in SPACES] + list(FIXED_OPTIMIZERS)
     raise KeyError(
         f"unknown optimizer name {name!r}.{_closest(str(name), examples)} Valid names: "

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import difflib
 import importlib
-import re
 from typing import Any
 
+from taskset_torch.curves.names import parse_seed_name
 from taskset_torch.tasks.base import Task, TaskFamily
 
 __all__ = [
@@ -34,8 +34,6 @@ FAMILIES: dict[str, str] = {
     "rnn_text_classification_family": "taskset_torch.tasks.text_classification:TextClassificationFamily",
     "losg_tasks_family": "taskset_torch.tasks.losg:LOSGFamily",
 }
-
-_SEED_NAME = re.compile(r"^(?P<prefix>.+)_seed(?P<seed>\d+)$")
 
 
 def family_names(available_only: bool = True) -> list[str]:
@@ -67,12 +65,12 @@ def get_family(name: str) -> TaskFamily:
     return getattr(importlib.import_module(module), cls)()
 
 
-def parse_seed_name(name: str) -> tuple[str, int]:
-    """``"mlp_family_seed12"`` -> ``("mlp_family", 12)``."""
-    m = _SEED_NAME.match(name)
-    if not m:
+def _family_and_seed(name: str) -> tuple[str, int]:
+    """``"mlp_family_seed12"`` -> ``("mlp_family", 12)``; KeyError for other names."""
+    parsed = parse_seed_name(name)
+    if parsed is None:
         raise KeyError(f"{name!r} is not of the form <family>_seed<N>")
-    return m.group("prefix"), int(m.group("seed"))
+    return parsed
 
 
 def canonical_task_name(name: str, *, check: bool = True) -> str:
@@ -89,12 +87,12 @@ def canonical_task_name(name: str, *, check: bool = True) -> str:
     name = name.strip()
     if is_fixed_task(name):
         return name
-    m = _SEED_NAME.match(name)
-    if m:
-        name = f"{m.group('prefix')}_seed{int(m.group('seed'))}"
-    if not check or (m and m.group("prefix") in FAMILIES):
+    parsed = parse_seed_name(name)
+    if parsed:
+        name = f"{parsed[0]}_seed{parsed[1]}"
+    if not check or (parsed and parsed[0] in FAMILIES):
         return name
-    prefix = m.group("prefix") if m else None
+    prefix = parsed[0] if parsed else None
     try:
         from taskset_torch.optimizers import SPACES
     except ImportError:  # pragma: no cover - the optimizers are part of this package
@@ -119,7 +117,7 @@ def task_config(name: str) -> Any:
     if is_fixed_task(name):
         return fixed_task_spec(name)
     try:
-        family, seed = parse_seed_name(name)
+        family, seed = _family_and_seed(name)
     except KeyError:
         raise KeyError(
             f"unknown task {name!r}: task names look like <family>_seed<N>, e.g. mlp_family_seed12."
@@ -134,6 +132,6 @@ def build_task(name: str, config: Any | None = None) -> Task:
 
     if is_fixed_task(name):
         return build_fixed_task(name, config)
-    family, seed = parse_seed_name(name)
+    family, seed = _family_and_seed(name)
     fam = get_family(family)
     return fam.build(fam.sample(seed) if config is None else config, name=name)

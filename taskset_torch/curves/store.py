@@ -25,57 +25,49 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import os
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from taskset_torch.curve_merge import (
+from taskset_torch.curves.grid import combine
+from taskset_torch.curves.io import (
+    CurveStoreError,
+    _host,
+    clean_stale_temp_files,
+    to_json_text,
+)
+from taskset_torch.curves.merge import (
     DUPLICATE_RTOL,
     CurveStoreWarning,
     merge_curves,
     protocol_differences,
 )
-from taskset_torch.taskset_npz import (
-    SPLITS,
-    Curves,
-    CurveStoreError,
-    _host,
-    atomic_save_npz,
-    clean_stale_temp_files,
-    config_sort_key,
-    json_array,
-    json_from_array,
-    load_npz,
+from taskset_torch.curves.model import SPLITS, Curves
+from taskset_torch.curves.taskset_format import (
+    ConfigLookup,
     parse_taskset_filename,
     read_taskset_npz,
-    to_json_text,
     write_taskset_npz,
 )
+from taskset_torch.curves.unit_format import read_unit as _read_unit
+from taskset_torch.curves.unit_format import unit_file_name as _unit_name
+from taskset_torch.curves.unit_format import write_unit_file
 
 __all__ = [
-    "SPLITS",
-    "Curves",
     "CurveStore",
     "CurveStoreError",
     "CurveStoreWarning",
     "DUPLICATE_RTOL",
     "ProtocolMismatch",
     "StoreScan",
-    "merge_curves",
-    "read_taskset_npz",
-    "write_taskset_npz",
 ]
 
-UNIT_FORMAT = "taskset-torch curve unit"
-UNIT_VERSION = 1
-_UNIT_KEYS = ("values", "steps", "time_per_step", "meta_json")
 PROTOCOL_FILE = "protocol.json"
 SET_ASIDE_DIR = ".set_aside"
 _RECOMPUTE_HINT = (
@@ -111,51 +103,6 @@ def _check_name(name: Any, what: str) -> str:
     return name
 
 
-def _unit_name(seed: int, config_names: Sequence[str]) -> str:
-    digest = hashlib.sha256(json.dumps(list(config_names)).encode("utf-8")).hexdigest()[:16]
-    return f"seed{seed}_{digest}.npz"
-
-
-def _read_unit(path: Path) -> Curves:
-    arrays = load_npz(path, _UNIT_KEYS, "a taskset-torch curve unit")
-    info = json_from_array(arrays["meta_json"], path, "meta_json")
-    if not isinstance(info, dict) or info.get("format") != UNIT_FORMAT:
-        raise CurveStoreError(f"{path}: not a taskset-torch curve unit (format tag missing)")
-    if info.get("version") != UNIT_VERSION:
-        raise CurveStoreError(
-            f"{path}: curve unit version {info.get('version')!r}; this code reads {UNIT_VERSION}"
-        )
-    values, tps = arrays["values"], arrays["time_per_step"]
-    try:
-        if values.ndim != 3 or tps.ndim != 1:
-            raise ValueError(
-                f"values {values.shape} / time_per_step {tps.shape} are not [config, step, split] / "
-                "[config]"
-            )
-        curves = Curves(
-            task=info["task"],
-            space=info["space"],
-            config_names=info["config_names"],
-            hparams=info["hparams"],
-            seeds=[info["seed"]],
-            steps=arrays["steps"],
-            values=values[:, None],
-            time_per_step=tps[:, None],
-            data_sources=info["data_sources"],
-            meta=info["meta"],
-        )
-    except (KeyError, ValueError, TypeError) as e:
-        raise CurveStoreError(f"{path}: inconsistent curve unit ({e})") from None
-    if path.name != _unit_name(curves.seeds[0], curves.config_names):
-        raise CurveStoreError(
-            f"{path}: file name does not match its contents (expected "
-            f"{_unit_name(curves.seeds[0], curves.config_names)}); was it renamed?"
-        )
-    if info.get("protocol") is not None:
-        curves.meta["protocol"] = info["protocol"]
-    return curves
-
-
 @dataclasses.dataclass
 class StoreScan:
     """What :meth:`CurveStore.scan` found: ``done[seed]`` = configs in whole units, ``broken`` =
@@ -166,10 +113,24 @@ class StoreScan:
 
 
 class CurveStore:
-    """Training curves under ``root``, one atomic npz file per unit of work (see module doc)."""
+    """Training curves under ``root``, one atomic npz file per unit of work (see module doc).
 
-    def __init__(self, root: str | os.PathLike):
+    ``config_lookup`` (``name -> hyperparameters``, e.g.
+    ``taskset_torch.optimizers.optimizer_config``) fills in the hyperparameters of TaskSet's bare
+    released files, which store config names only; without it they read as ``{}``.
+
+    Example::
+
+        store = CurveStore("runs/demo")
+        store.tasks("nadamw_grid")                           # tasks with curves in that space
+        one = store.read("quadratic_family_seed0", "nadamw_grid")  # Curves of one task
+        pool = store.load(space="nadamw_grid")               # Curves of every task, one grid
+        df = store.to_dataframe(space="nadamw_grid")         # tidy rows
+    """
+
+    def __init__(self, root: str | os.PathLike, *, config_lookup: ConfigLookup | None = None):
         self.root = Path(root)
+        self.config_lookup = config_lookup
         if self.root.exists() and not self.root.is_dir():
             raise CurveStoreError(f"{self.root}: a curve store root must be a directory")
 
@@ -321,7 +282,7 @@ class CurveStore:
                 broken.append((f, str(e)))
                 continue
             done.setdefault(c.seeds[0], set()).update(
-                n for n, p in zip(c.config_names, c.present[:, 0]) if p
+                n for n, p in zip(c.config_names, c.present[0, :, 0]) if p
             )
         return StoreScan(done=done, broken=broken)
 
@@ -363,64 +324,28 @@ class CurveStore:
                 with contextlib.suppress(OSError):
                     probe.unlink()
 
-    def write_unit(
-        self,
-        task: str,
-        space: str,
-        seed: int,
-        config_names: Sequence[str],
-        hparams: Sequence[Mapping[str, Any]],
-        steps: Sequence[int] | np.ndarray,
-        values: np.ndarray,
-        time_per_step: Sequence[float] | np.ndarray,
-        data_sources: Iterable[Any],
-        meta: Mapping[str, Any],
-        protocol: Mapping[str, Any] | None = None,
-    ) -> Path:
-        """Atomically write one unit: ``values`` [config, step, split], ``time_per_step`` [config].
+    def write_unit(self, unit: Curves, *, protocol: Mapping[str, Any] | None = None) -> Path:
+        """Atomically write one unit: curves of one task and one seed (see :meth:`Curves.unit`).
 
-        ``data_sources`` may hold dicts or objects with ``to_json()`` (``DataSource``). Writing a
-        unit that exists replaces it (same name), so a rerun never duplicates curves. With
-        ``protocol`` (what shaped the curves), the unit is refused if (task, space) records
+        Writing a unit that exists replaces it (same name), so a rerun never duplicates curves.
+        With ``protocol`` (what shaped the curves), the unit is refused if (task, space) records
         another one (:meth:`claim_protocol`), and the unit carries it.
         """
-        path = self.unit_path(task, space, seed, config_names)
-        names = [str(n) for n in config_names]
-        values = np.asarray(values, dtype=np.float32)
-        tps = np.asarray(time_per_step, dtype=np.float64)
-        if values.ndim != 3 or tps.shape != (len(names),):
+        if not isinstance(unit, Curves):
+            raise TypeError(f"write_unit takes Curves (see Curves.unit), got {type(unit).__name__}")
+        if len(unit.tasks) != 1 or len(unit.seeds) != 1 or unit.splits != SPLITS:
             raise ValueError(
-                f"values must be [config, step, split] and time_per_step [config] for "
-                f"{len(names)} configs; got {values.shape} and {tps.shape}"
+                "a unit holds one task and one seed on all four splits; got tasks "
+                f"{list(unit.tasks)}, seeds {list(unit.seeds)}, splits {list(unit.splits)}"
             )
-        sources = [d.to_json() if hasattr(d, "to_json") else d for d in data_sources]
-        # Curves validates names, hparams, steps and shapes with clear messages.
-        curves = Curves(
-            task, space, names, list(hparams), [int(seed)], steps, values[:, None],
-            tps[:, None], sources, dict(meta),
-        )  # fmt: skip
-        info = {
-            "format": UNIT_FORMAT,
-            "version": UNIT_VERSION,
-            "task": task,
-            "space": space,
-            "seed": int(seed),
-            "config_names": names,
-            "hparams": curves.hparams,
-            "data_sources": curves.data_sources,
-            "meta": curves.meta,
-        }
+        task, space, seed = unit.task, unit.space, unit.seeds[0]
+        path = self.unit_path(task, _check_name(space, "space"), seed, unit.config_names)
+        recorded = None
         if protocol is not None:
             self.claim_protocol(task, space, protocol)
-            info["protocol"] = json.loads(to_json_text(protocol, "protocol"))
-        arrays = {
-            "values": values,
-            "steps": curves.steps,
-            "time_per_step": tps,
-            "meta_json": json_array(to_json_text(info, "hparams, data_sources and meta", False)),
-        }
+            recorded = json.loads(to_json_text(protocol, "protocol"))
         clean_stale_temp_files(path.parent)
-        return atomic_save_npz(path, arrays)
+        return write_unit_file(unit, path, recorded)
 
     def units(self, task: str, space: str) -> list[Path]:
         """The unit files of (task, space), sorted by name."""
@@ -442,7 +367,10 @@ class CurveStore:
     def read(self, task: str, space: str) -> Curves:
         """All curves of (task, space): unit files and released-layout files, merged.
 
-        ``meta`` holds the keys every file agrees on, ``files`` (paths relative to the root) and
+        Returns :class:`Curves` of that one task (``values[0]`` is ``[config, seed, step,
+        split]``, configs in :func:`config_sort_key` order, seeds ascending; runs no file holds are
+        NaN and not ``present``). Raises :class:`CurveStoreError` for a broken, foreign or
+        conflicting file, naming it. ``meta`` holds the keys every file agrees on, ``files`` (paths relative to the root) and
         ``varying`` (each other key's value per file, aligned with ``files``).
         """
         units = self.units(task, space)
@@ -474,7 +402,8 @@ class CurveStore:
                     )
             parts.append((f.relative_to(self.root).as_posix(), c))
         for f in released:
-            parts.append((f.relative_to(self.root).as_posix(), read_taskset_npz(f, task, space)))
+            c = read_taskset_npz(f, task, space, config_lookup=self.config_lookup)
+            parts.append((f.relative_to(self.root).as_posix(), c))
         return merge_curves(parts)
 
     def tasks(self, space: str | None = None) -> list[str]:
@@ -528,7 +457,7 @@ class CurveStore:
                 f"{', '.join(have)}"
             )
 
-    def to_array(
+    def load(
         self,
         tasks: Sequence[str] | None = None,
         space: str | None = None,
@@ -536,125 +465,46 @@ class CurveStore:
         configs: Sequence[str] | None = None,
         steps: Sequence[int] | None = None,
         splits: Sequence[str] | None = None,
-    ) -> tuple[np.ndarray, dict[str, Any]]:
-        """Dense float32 ``[task, config, seed, step, split]``, NaN where a task lacks a run.
+    ) -> Curves:
+        """The curves of ``tasks`` (default: every task of ``space``) on one grid (:func:`combine`).
 
         ``space`` may be left out when the store (or ``tasks``) holds one space. ``configs`` and
         ``seeds`` default to the union over tasks, ``splits`` to all four. ``steps`` defaults to
         the tasks' common eval steps (an error if they differ; pass ``steps`` to pick some).
-        Returns the array and its labels ``tasks``, ``config_names``, ``seeds``, ``steps``,
-        ``splits``, plus ``space``, ``hparams`` (one dict per config, ``{}`` if unknown) and
-        ``data_sources`` (task -> the data that served its curves).
+        A task lacking a run is NaN there (and not ``present``).
         """
         space = self._resolve_space(tasks, space)
         task_list = list(tasks) if tasks is not None else self.tasks(space)
         if not task_list:
             self._require_curves(space)
-        curves = [self.read(t, space) for t in task_list]
-        if configs is None:
-            union = {n for c in curves for n in c.config_names}
-            configs = sorted(union, key=config_sort_key)
-        if seeds is None:
-            seeds = sorted({s for c in curves for s in c.seeds})
-        if steps is None:
-            for c in curves[1:]:
-                if not np.array_equal(c.steps, curves[0].steps):
-                    raise CurveStoreError(
-                        f"tasks {curves[0].task!r} and {c.task!r} have different eval steps "
-                        f"({curves[0].steps.tolist()} vs {c.steps.tolist()}); pass steps="
-                    )
-            steps = curves[0].steps.tolist() if curves else []
-        hparams: dict[str, dict] = {}
-        for c in curves:
-            for n, hp in zip(c.config_names, c.hparams):
-                if hp and n not in hparams:
-                    hparams[n] = hp
-        split_list = list(SPLITS if splits is None else splits)
-        for s in split_list:
-            if s not in SPLITS:
-                raise ValueError(f"unknown split {s!r}; valid splits are {', '.join(SPLITS)}")
-        k = [SPLITS.index(s) for s in split_list]
-        labels = {
-            "tasks": task_list,
-            "config_names": list(configs),
-            "seeds": [int(s) for s in seeds],
-            "steps": np.asarray(steps, dtype=np.int64),
-            "splits": split_list,
-            "space": space,
-            "hparams": [hparams.get(n, {}) for n in configs],
-            "data_sources": {c.task: c.data_sources for c in curves},
-        }
-        out = np.full(
-            (len(task_list), len(configs), len(seeds), len(steps), len(k)), np.nan, np.float32
+        return combine(
+            [self.read(t, space) for t in task_list],
+            space=space,
+            configs=configs,
+            seeds=seeds,
+            steps=steps,
+            splits=splits,
         )
-        for t, c in enumerate(curves):
-            maps = [
-                _positions(labels["config_names"], c.config_names),
-                _positions(labels["seeds"], c.seeds),
-                _positions(labels["steps"].tolist(), c.steps.tolist()),
-            ]
-            (dc, sc), (dr, sr), (ds, ss) = maps
-            out[t][np.ix_(dc, dr, ds)] = c.values[np.ix_(sc, sr, ss)][..., k]
-        return out, labels
 
     def to_dataframe(
         self, tasks: Sequence[str] | None = None, space: str | None = None, hparams: bool = False
-    ):
-        """Long format: one row per (task, space, config, seed, step, split) that was run.
+    ) -> Any:
+        """Long format of ``tasks`` (default all) in ``space`` (default all spaces): one row per
+        (task, space, config, seed, step, split) that was run (see :func:`tidy`).
 
         Columns ``task, space, config, seed, step, split, value`` (strings as categoricals), plus
         one ``hp_<name>`` column per hyperparameter if ``hparams``. Runs never made have no rows;
         diverged runs keep their NaN values.
         """
-        import pandas as pd
+        from taskset_torch.curves.frames import tidy
 
         task_list = list(tasks) if tasks is not None else self.tasks(space)
-        cols: dict[str, list[np.ndarray]] = {k: [] for k in ("task", "space", "config", "seed")}
-        cols.update(step=[], split=[], value=[])
-        space_names: list[str] = []
-        config_names: dict[str, int] = {}
-        config_hparams: list[dict] = []
-        for ti, task in enumerate(task_list):
-            for sp in [space] if space is not None else self.spaces(task):
-                c = self.read(task, sp)
-                if sp not in space_names:
-                    space_names.append(sp)
-                for n, hp in zip(c.config_names, c.hparams):
-                    if n not in config_names:
-                        config_names[n] = len(config_names)
-                        config_hparams.append(hp)
-                ci, ri = np.nonzero(c.present)
-                n_s, n_k = len(c.steps), len(SPLITS)
-                per_run = n_s * n_k
-                codes = np.array([config_names[n] for n in c.config_names], dtype=np.int64)
-                cols["task"].append(np.full(len(ci) * per_run, ti))
-                cols["space"].append(np.full(len(ci) * per_run, space_names.index(sp)))
-                cols["config"].append(np.repeat(codes[ci], per_run))
-                cols["seed"].append(np.repeat(np.asarray(c.seeds, dtype=np.int64)[ri], per_run))
-                cols["step"].append(np.tile(np.repeat(c.steps, n_k), len(ci)))
-                cols["split"].append(np.tile(np.arange(n_k), len(ci) * n_s))
-                cols["value"].append(c.values[ci, ri].reshape(-1))
-        cat = {
-            "task": task_list,
-            "space": space_names,
-            "config": list(config_names),
-            "split": list(SPLITS),
-        }
-        data = {}
-        for name, chunks in cols.items():
-            arr = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int64)
-            if name in cat:
-                data[name] = pd.Categorical.from_codes(arr.astype(np.int64), categories=cat[name])
-            elif name == "value":
-                data[name] = arr.astype(np.float32)
-            else:
-                data[name] = arr.astype(np.int64)
-        df = pd.DataFrame(data)
-        if hparams and config_hparams:
-            hp = pd.DataFrame(config_hparams).add_prefix("hp_")
-            codes = df["config"].cat.codes.to_numpy()
-            df = pd.concat([df, hp.iloc[codes].reset_index(drop=True)], axis=1)
-        return df
+        reads = (
+            self.read(task, sp)
+            for task in task_list
+            for sp in ([space] if space is not None else self.spaces(task))
+        )
+        return tidy(reads, hparams=hparams, tasks=task_list)
 
     # --- TaskSet's released layout -----------------------------------------------------------
 
@@ -663,10 +513,10 @@ class CurveStore:
     ) -> Path:
         """Copy a released-layout file in as ``<task>/<space>_<steps>_replica<R>.npz``.
 
-        The file is read and checked first; the copy also records hyperparameters (looked up by
-        config name) so the store does not depend on the optimizers module to read it later.
+        The file is read and checked first; the copy also records hyperparameters (from the
+        store's ``config_lookup``) so reading it later needs no lookup.
         """
-        curves = read_taskset_npz(path, task, space)
+        curves = read_taskset_npz(path, task, space, config_lookup=self.config_lookup)
         _check_name(curves.task, "task")
         _check_name(curves.space, "space")
         training_steps = int(curves.meta.get("training_steps", curves.steps[-1]))
@@ -694,10 +544,3 @@ class CurveStore:
                 if d.is_dir():
                     removed += clean_stale_temp_files(d)
         return removed
-
-
-def _positions(wanted: Sequence[Any], have: Sequence[Any]) -> tuple[list[int], list[int]]:
-    """Index pairs (into ``wanted``, into ``have``) of the labels both hold."""
-    where = {x: i for i, x in enumerate(have)}
-    pairs = [(i, where[x]) for i, x in enumerate(wanted) if x in where]
-    return [p[0] for p in pairs], [p[1] for p in pairs]

@@ -13,7 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from taskset_torch.taskset_npz import SPLITS, Curves, CurveStoreError, config_sort_key, to_json_text
+from taskset_torch.curves.io import CurveStoreError, to_json_text
+from taskset_torch.curves.model import SPLITS, Curves
+from taskset_torch.curves.names import config_sort_key
 
 __all__ = [
     "merge_curves",
@@ -77,7 +79,7 @@ def _merge_meta(parts: Sequence[tuple[str, Curves]]) -> dict:
 
 
 def merge_curves(parts: Sequence[tuple[str, Curves]]) -> Curves:
-    """Merge curves of one (task, space) from several files (``(label, curves)`` pairs).
+    """Merge one-task curves of one (task, space) from several files (``(label, curves)`` pairs).
 
     Configs are ordered by :func:`config_sort_key`, seeds ascending. The same (config, seed) in
     two files must hold the same run: curves equal up to float rounding (e.g. computed in programs
@@ -100,7 +102,7 @@ def merge_curves(parts: Sequence[tuple[str, Curves]]) -> Curves:
             )
     hparams: dict[str, tuple[str, dict]] = {}
     for label, c in parts:
-        for name, hp in zip(c.config_names, c.hparams):
+        for name, hp in zip(c.config_names, c.hparams or [{}] * len(c.config_names)):
             seen = hparams.get(name)
             if seen is None or not seen[1]:
                 hparams[name] = (label, hp)
@@ -119,11 +121,11 @@ def merge_curves(parts: Sequence[tuple[str, Curves]]) -> Curves:
     duplicates = []
     for p, (label, c) in enumerate(parts):
         ix = np.ix_([c_index[n] for n in c.config_names], [r_index[s] for s in c.seeds])
-        mask = c.present
+        mask, c_values = c.present[0], c.values[0]
         taken = (owner[ix] >= 0) & mask
         if taken.any():
             have = values[ix]
-            close = _close_curves(have, c.values)
+            close = _close_curves(have, c_values)
             if (taken & ~close).any():
                 ci, ri = np.argwhere(taken & ~close)[0]
                 raise CurveStoreError(
@@ -131,9 +133,9 @@ def merge_curves(parts: Sequence[tuple[str, Curves]]) -> Curves:
                     f"{parts[int(owner[ix][ci, ri])][0]} and {label} (beyond rtol="
                     f"{DUPLICATE_RTOL:g}: not the same run); set one of the files aside"
                 )
-            for ci, ri in np.argwhere(taken & ~_same_curves(have, c.values)):
+            for ci, ri in np.argwhere(taken & ~_same_curves(have, c_values)):
                 with np.errstate(invalid="ignore"):
-                    diff = float(np.nanmax(np.abs(have[ci, ri] - c.values[ci, ri]), initial=0.0))
+                    diff = float(np.nanmax(np.abs(have[ci, ri] - c_values[ci, ri]), initial=0.0))
                 duplicates.append(
                     {
                         "config": c.config_names[ci],
@@ -144,7 +146,7 @@ def merge_curves(parts: Sequence[tuple[str, Curves]]) -> Curves:
                     }
                 )
         new = mask & ~taken  # the first file holding a run is the copy kept
-        for arr, src in ((values, c.values), (time_per_step, c.time_per_step)):
+        for arr, src in ((values, c_values), (time_per_step, c.time_per_step[0])):
             block = arr[ix]
             block[new] = src[new]
             arr[ix] = block
@@ -163,19 +165,21 @@ def merge_curves(parts: Sequence[tuple[str, Curves]]) -> Curves:
             CurveStoreWarning,
             stacklevel=2,
         )
-    sources = {to_json_text(d, "data_sources"): d for _, c in parts for d in c.data_sources}
+    sources = {
+        to_json_text(d, "data_sources"): d for _, c in parts for d in c.data_sources.get(c.task, [])
+    }
     return Curves(
-        task=first.task,
-        space=first.space,
+        values=values[None],
+        tasks=(first.task,),
         config_names=names,
-        hparams=[hparams[n][1] for n in names],
         seeds=seeds,
         steps=first.steps,
-        values=values,
-        time_per_step=time_per_step,
-        data_sources=list(sources.values()),
+        space=first.space,
+        hparams=[hparams[n][1] for n in names],
+        time_per_step=time_per_step[None],
+        present=(owner >= 0)[None],
+        data_sources={first.task: list(sources.values())},
         meta=meta,
-        present=owner >= 0,
     )
 
 
