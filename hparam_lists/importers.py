@@ -178,10 +178,8 @@ def combine(curves: Iterable[Any], *, space: str | None = None) -> CurveData:
 
 def read_npz_files(paths: Sequence[str | os.PathLike], *, space: str | None = None) -> CurveData:
     """TaskSet's released ``<task>/<space>_10000_replica5.npz`` files (one per task) as one array."""
-    try:
-        from taskset_torch.store import read_taskset_npz
-    except ImportError as e:
-        raise ImportError(f"reading TaskSet npz files needs taskset_torch.store ({e})") from e
+    from taskset_torch.store import read_taskset_npz
+
     if not paths:
         raise ValueError("no npz files given")
     return combine([read_taskset_npz(p) for p in paths], space=space)

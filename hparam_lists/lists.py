@@ -257,10 +257,8 @@ def optimizer_for_idx(
     training_steps = _check_int(training_steps, "training_steps", low=1)
     hlist = load_list(hparam_list)
     cfg = hlist[operator.index(idx)]
-    try:
-        from taskset_torch.optimizers import get_space
-    except ImportError as e:  # the optimizers package is a sibling part of this project
-        raise ImportError(f"taskset_torch.optimizers is unavailable ({e})") from e
+    from taskset_torch.optimizers import get_space
+
     space = get_space(hlist.space)
     cfg = space.validate(cfg)
     if not return_scheduler:
@@ -382,15 +380,8 @@ def _hparams_for(curves: CurveData, names: Sequence[str]) -> list[dict[str, Any]
     if curves.hparams is not None:
         index = {c: i for i, c in enumerate(curves.config_names)}
         return [dict(curves.hparams[index[n]]) for n in names]
-    try:
-        from taskset_torch.optimizers import optimizer_config
-    except ImportError:
-        optimizer_config = None
-    if optimizer_config is None:
-        raise ValueError(
-            "the curves carry no hyperparameters and taskset_torch.optimizers is unavailable "
-            "to look them up by config name"
-        )
+    from taskset_torch.optimizers import optimizer_config
+
     return [dict(optimizer_config(n)) for n in names]
 
 

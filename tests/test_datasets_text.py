@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from taskset_torch import datasets as D
+from taskset_torch.base import SPLITS
 from taskset_torch.datasets import (
     TEXT_DATASETS,
     ByteEncoder,
@@ -13,7 +14,6 @@ from taskset_torch.datasets import (
 )
 from taskset_torch.datasets.synthetic import SequenceTaskData
 from taskset_torch.datasets.text import RaggedTokens, random_patches
-from taskset_torch.tasks.base import SPLITS
 
 
 def test_random_patches_pad_and_slice():

@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from taskset_torch.tasks.base import DataSource
+from taskset_torch.base import DataSource
 from taskset_torch.tasks.language_model import CharLMFamily, WordLMFamily
 from taskset_torch.tasks.losg import LOSG_PROBLEM_TYPES, LOSGFamily, sample_losg_config
 from taskset_torch.tasks.rnn import rnn_core_apply, rnn_core_params

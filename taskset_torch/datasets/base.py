@@ -15,7 +15,7 @@ from typing import TypeVar
 
 import torch
 
-from taskset_torch.tasks.base import SPLITS, DataSource
+from taskset_torch.base import SPLITS, DataSource
 
 __all__ = [
     "ArrayDataset",

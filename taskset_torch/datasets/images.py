@@ -11,6 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from taskset_torch.base import DataSource
 from taskset_torch.datasets import archives, cache
 from taskset_torch.datasets.augment import augment_images, check_augmentation
 from taskset_torch.datasets.base import (
@@ -23,7 +24,6 @@ from taskset_torch.datasets.idx import find_idx_splits, read_idx
 from taskset_torch.datasets.specs import IMAGE_NUM_PER_VALID, IMAGE_SPECS, ImageSpec, image_spec
 from taskset_torch.datasets.splits import carve_splits
 from taskset_torch.datasets.tfds_source import iter_tfds, tfds_has_data, tfds_split_names
-from taskset_torch.tasks.base import DataSource
 
 __all__ = [
     "IMAGE_SHAPES",

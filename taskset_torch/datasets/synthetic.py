@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from taskset_torch.base import DataSource
 from taskset_torch.datasets.base import check_batch_size, check_split
-from taskset_torch.tasks.base import DataSource
 
 __all__ = ["associative_sequence", "copy_sequence", "SequenceTaskData"]
 

@@ -7,8 +7,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
+from taskset_torch.base import SPLITS, DataSource
 from taskset_torch.datasets.base import check_batch_size, check_split
-from taskset_torch.tasks.base import SPLITS, DataSource
 
 __all__ = ["RaggedTokens", "TextDataset", "random_patches"]
 

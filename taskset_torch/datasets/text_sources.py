@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from taskset_torch.base import DataSource
 from taskset_torch.datasets import archives, cache
 from taskset_torch.datasets.base import cached, check_substitute, get_data_dir
 from taskset_torch.datasets.specs import TEXT_SPECS, TextSpec, text_spec
@@ -19,7 +20,6 @@ from taskset_torch.datasets.splits import carve_text_splits
 from taskset_torch.datasets.text import RaggedTokens, TextDataset
 from taskset_torch.datasets.tfds_source import iter_tfds, tfds_has_data
 from taskset_torch.datasets.tokenizers import ByteEncoder, SubwordEncoder
-from taskset_torch.tasks.base import DataSource
 
 __all__ = [
     "TEXT_DATASETS",

@@ -38,18 +38,9 @@ FAMILIES: dict[str, str] = {
 _SEED_NAME = re.compile(r"^(?P<prefix>.+)_seed(?P<seed>\d+)$")
 
 
-def family_names(available_only: bool = True) -> list[str]:
-    """Registered family names; with ``available_only``, those whose module imports."""
-    if not available_only:
-        return list(FAMILIES)
-    out = []
-    for name in FAMILIES:
-        try:
-            get_family(name)
-        except ImportError:
-            continue
-        out.append(name)
-    return out
+def family_names() -> list[str]:
+    """The names of the twelve sampled families, in registration order."""
+    return list(FAMILIES)
 
 
 def _closest(name: str, options: list[str]) -> str:
@@ -95,10 +86,8 @@ def canonical_task_name(name: str, *, check: bool = True) -> str:
     if not check or (m and m.group("prefix") in FAMILIES):
         return name
     prefix = m.group("prefix") if m else None
-    try:
-        from taskset_torch.optimizers import SPACES
-    except ImportError:  # pragma: no cover - the optimizers are part of this package
-        SPACES = {}
+    from taskset_torch.optimizers import SPACES  # only to say what the name is instead
+
     if prefix in SPACES:
         raise KeyError(
             f"{name!r} is an optimizer config of search space {prefix!r}, not a task; tasks are "
