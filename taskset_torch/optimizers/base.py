@@ -26,7 +26,7 @@ class HParam:
     """One hyperparameter: its type and the domain where the update rule is well defined.
 
     The domain is what :meth:`SearchSpace.validate` enforces; it is wider than the range TaskSet
-    samples from (``sampled``, for documentation) so that hand-written configs are accepted.
+    samples from so that hand-written configs are accepted.
     """
 
     name: str
@@ -35,7 +35,6 @@ class HParam:
     high: float = math.inf
     low_inclusive: bool = True
     high_inclusive: bool = False
-    sampled: str = ""
 
     def describe(self) -> str:
         """The valid domain in words, e.g. ``0 <= beta1 < 1``."""

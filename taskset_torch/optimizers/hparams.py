@@ -26,27 +26,23 @@ __all__ = [
     "check_hparams",
 ]
 
-LEARNING_RATE = HParam("learning_rate", sampled="logU[1e-8, 10] (nadamw: logU[1e-5, 1])")
+LEARNING_RATE = HParam("learning_rate")
 # beta = 1 makes the bias correction 1/(1 - beta^t) infinite.
-BETA1 = HParam("beta1", high=1.0, sampled="1 - logU[1e-4, 1] (nadamw: 1 - logU[1e-3, 1])")
-BETA2 = HParam("beta2", high=1.0, sampled="1 - logU[1e-6, 1] (nadamw: 1 - logU[1e-5, 1])")
-EPSILON = HParam("epsilon", sampled="logU[1e-10, 1e3] (nadamw: logU[1e-8, 1e4])")
-L1 = HParam("l1", sampled="logU[1e-8, 10]")
-L2 = HParam("l2", sampled="logU[1e-8, 10]")
-LINEAR_DECAY = HParam("linear_decay", sampled="logU[1e-7, 1e-4]")
-EXPONENTIAL_DECAY = HParam("exponential_decay", sampled="logU[1e-6, 1e-3]")
-USE_NESTEROV = HParam("use_nesterov", kind="bool", sampled="U(0, 1) > 0.5")
-ADAMW_WEIGHT_DECAY = HParam("adamw_weight_decay", sampled="0 or logU[1e-5, 0.1]")
-L2_WEIGHT_DECAY = HParam("l2_weight_decay", sampled="0 or logU[1e-5, 0.1]")
-WARMUP_FRACTION = HParam(
-    "warmup_fraction", high=1.0, high_inclusive=True, sampled="0 or logU[1e-5, 0.1]"
-)
-MIN_LEARNING_RATE_MULT = HParam("min_learning_rate_mult", sampled="0 or logU[1e-5, 1]")
-CONSTANT_FRACTION = HParam("constant_fraction", high=1.0, high_inclusive=True, sampled="U(0, 1)")
+BETA1 = HParam("beta1", high=1.0)
+BETA2 = HParam("beta2", high=1.0)
+EPSILON = HParam("epsilon")
+L1 = HParam("l1")
+L2 = HParam("l2")
+LINEAR_DECAY = HParam("linear_decay")
+EXPONENTIAL_DECAY = HParam("exponential_decay")
+USE_NESTEROV = HParam("use_nesterov", kind="bool")
+ADAMW_WEIGHT_DECAY = HParam("adamw_weight_decay")
+L2_WEIGHT_DECAY = HParam("l2_weight_decay")
+WARMUP_FRACTION = HParam("warmup_fraction", high=1.0, high_inclusive=True)
+MIN_LEARNING_RATE_MULT = HParam("min_learning_rate_mult")
+CONSTANT_FRACTION = HParam("constant_fraction", high=1.0, high_inclusive=True)
 # TF's Adagrad requires a positive accumulator (it divides by its square root).
-INITIAL_ACCUMULATOR_VALUE = HParam(
-    "initial_accumulator_value", low=0.0, low_inclusive=False, sampled="logU[1e-10, 1e3]"
-)
+INITIAL_ACCUMULATOR_VALUE = HParam("initial_accumulator_value", low=0.0, low_inclusive=False)
 
 #: The hyperparameters each update rule takes, shared by the vectorized rules and the
 #: single-config optimizers (adam1p/4p use ADAM_KEYS, adam6p/8p ADAM8P_KEYS).
