@@ -77,7 +77,7 @@ def test_reference_configs_reproduce(file):
     for name, (cfg, sampler) in stored.items():
         assert sampler == fam.name
         seed = int(name.rsplit("_seed", 1)[1])
-        assert name == fam.task_name(seed)
+        assert name == f"{fam.name}_seed{seed}"
         got = fam.sample(seed)
         assert _close(got, cfg), (name, got, cfg)
         assert json.dumps(got) == json.dumps(cfg)  # key order and float repr too

@@ -83,6 +83,3 @@ class TaskFamily(abc.ABC):
     @abc.abstractmethod
     def build(self, config: Any, name: str = "") -> Task:
         """The task a config describes. ``name`` is recorded on the task."""
-
-    def task_name(self, seed: int) -> str:
-        return f"{self.name}_seed{seed}"
