@@ -227,3 +227,20 @@ def test_a_sane_adam_lowers_a_fixed_tasks_training_loss(name):
         opt.step()
     after = _mean_train_loss(task, fp.views(leaf))
     assert after < before, f"{name}: training loss {before} -> {after}"
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_config_keys_are_checked_the_same_way(family):
+    """Every family names a misspelt or missing key and the valid ones, before loading data."""
+    fam = get_family(family)
+    cfg = fam.sample(0)
+    top = cfg[1] if family == "losg_tasks_family" else cfg  # LOSG: [type, sub_config, seed]
+
+    def rebuilt(keys: dict) -> object:
+        return [cfg[0], keys, cfg[2]] if family == "losg_tasks_family" else keys
+
+    key = next(iter(top))
+    with pytest.raises(ValueError, match=rf"unknown key 'bogus'; valid keys: \[.*'{key}'"):
+        fam.build(rebuilt({**top, "bogus": 1}))
+    with pytest.raises(ValueError, match=rf"lacks \['{key}'\]; it needs \["):
+        fam.build(rebuilt({k: v for k, v in top.items() if k != key}))

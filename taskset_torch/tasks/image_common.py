@@ -9,13 +9,12 @@ from typing import Any
 import torch
 
 from taskset_torch.base import DataSource
-from taskset_torch.tasks.base import Batch, Params, Task
+from taskset_torch.tasks.base import Batch, Params, Task, check_config
 
 __all__ = [
     "load_family_images",
     "flatten_hwc",
     "ImageTask",
-    "check_keys",
     "check_int_list",
     "check_w_init",
     "CPU_BLOCK_FLOATS",
@@ -42,6 +41,9 @@ def load_family_images(spec: Sequence[Any], center: bool = False):
             f"dataset spec must be [name, {{bs, num_train, ...}}, aug|None], got {spec!r}"
         )
     name, cfg, aug = spec
+    check_config(
+        cfg, ("bs",), "image dataset config", optional=("num_train", "just_train", "num_classes")
+    )
     return load_image_dataset(
         name,
         num_train=cfg.get("num_train"),
@@ -64,14 +66,6 @@ def split_sets(params: Params, block: int) -> list[Params]:
     parts = {k: torch.split(v, block) for k, v in params.items()}
     count = len(next(iter(parts.values())))
     return [{k: p[j] for k, p in parts.items()} for j in range(count)]
-
-
-def check_keys(config: Any, keys: Sequence[str], family: str) -> None:
-    if not isinstance(config, dict):
-        raise ValueError(f"{family} config must be a dict with keys {list(keys)}, got {config!r}")
-    missing = [k for k in keys if k not in config]
-    if missing:
-        raise ValueError(f"{family} config lacks {missing}; it needs {list(keys)}")
 
 
 def check_int_list(value: Any, field: str, family: str, allow_empty: bool = False) -> list[int]:

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from taskset_torch.sampling import choice, rng_for, sample_bool, sample_log_int
-from taskset_torch.tasks.base import Batch, TaskFamily
+from taskset_torch.tasks.base import Batch, TaskFamily, check_config
 from taskset_torch.tasks.layers import linear_cross_entropy
 from taskset_torch.tasks.rnn import (
     CHAR_LM_DATASETS,
@@ -60,18 +60,12 @@ class RNNLanguageModelTask(RNNSequenceTask):
 
 def _validate_lm_config(config: Any, datasets: tuple[str, ...], family: str) -> None:
     keys = ("embed_dim", "w_init", "vocab_size", "core", "trainable_init", "dataset")
-    if not isinstance(config, dict):
-        raise ValueError(f"{family} config must be a dict with keys {list(keys)}, got {config!r}")
-    missing = [k for k in keys if k not in config]
-    if missing:
-        raise ValueError(f"{family} config lacks {missing}; it needs {list(keys)}")
+    check_config(config, keys, f"{family} config")
     name, cfg = config["dataset"]
     if name not in datasets:
         raise ValueError(f"{family} dataset {name!r} is not one of {list(datasets)}")
     d_keys = ("patch_length", "batch_size", "just_train", "num_train")
-    missing = [k for k in d_keys if k not in cfg]
-    if missing:
-        raise ValueError(f"{family} dataset config lacks {missing}; it needs {list(d_keys)}")
+    check_config(cfg, d_keys, f"{family} dataset config")
 
 
 def build_language_model(

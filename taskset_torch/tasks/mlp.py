@@ -8,12 +8,14 @@ import torch
 
 from taskset_torch.base import DataSource
 from taskset_torch.sampling import rng_for, sample_log_int
-from taskset_torch.tasks.base import Batch, Params, Task, TaskFamily
+from taskset_torch.tasks.base import Batch, Params, Task, TaskFamily, check_config
 from taskset_torch.tasks.image_common import load_family_images
 from taskset_torch.tasks.layers import cross_entropy, get_activation, mlp_apply, mlp_params
 from taskset_torch.tasks.utils import sample_activation, sample_image_dataset, sample_initializer
 
 __all__ = ["MLPFamily", "MLPTask"]
+
+_KEYS = ("layer_sizes", "activation", "w_init", "dataset", "center_data")
 
 
 class MLPTask(Task):
@@ -75,6 +77,7 @@ class MLPFamily(TaskFamily):
         }
 
     def build(self, config: dict[str, Any], name: str = "") -> MLPTask:
+        check_config(config, _KEYS, f"{self.name} config")
         return MLPTask(
             dataset=load_family_images(config["dataset"], center=config["center_data"]),
             hidden=list(config["layer_sizes"]),
