@@ -27,12 +27,12 @@ __all__ = [
 CPU_BLOCK_FLOATS = 3 << 19
 
 
-def load_family_images(spec: Sequence[Any], center: bool = False):
+def load_family_images(spec: Sequence[Any]):
     """The image dataset of a sampled ``[name, cfg, augmentation]`` spec, loaded as TaskSet did.
 
     TaskSet's `_get_image` never applies ``just_train`` to image tasks, so it is ignored here too;
-    ``num_per_valid`` is the loader's default, TaskSet's sampled-family table. ``center`` maps
-    images to [-1, 1] (some families center by output type instead, in the task).
+    ``num_per_valid`` is the loader's default, TaskSet's sampled-family table. Images stay in
+    [0, 1]: tasks center them (:class:`ImageTask`'s ``center``, or by output type).
     """
     from taskset_torch.datasets import load_image_dataset
 
@@ -48,7 +48,6 @@ def load_family_images(spec: Sequence[Any], center: bool = False):
         name,
         num_train=cfg.get("num_train"),
         augmentation=aug,
-        center=center,
     )
 
 
