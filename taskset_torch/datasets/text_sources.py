@@ -15,7 +15,7 @@ import torch
 from taskset_torch.base import DataSource
 from taskset_torch.datasets import archives, cache
 from taskset_torch.datasets.base import cached, check_substitute, get_data_dir
-from taskset_torch.datasets.specs import TEXT_SPECS, TextSpec, text_spec
+from taskset_torch.datasets.specs import TEXT_NUM_PER_VALID, TEXT_SPECS, TextSpec, text_spec
 from taskset_torch.datasets.splits import carve_text_splits
 from taskset_torch.datasets.text import RaggedTokens, TextDataset
 from taskset_torch.datasets.tfds_source import iter_tfds, tfds_has_data
@@ -444,8 +444,9 @@ def load_text_dataset(
 ) -> TextDataset:
     """A TaskSet text dataset with its four splits, yielding random ``patch_length`` patches.
 
-    ``num_per_valid`` defaults to TaskSet's char-LM value (3000) for ``*bytes`` datasets and the
-    word-LM value (10000) for ``*subwords8k``; text classification passes 3000. ``just_train``
+    ``num_per_valid`` defaults to TaskSet's language-model value (``TEXT_NUM_PER_VALID``: 3000
+    for ``*bytes``, 10000 for ``*subwords8k``); text classification passes 3000
+    (``TEXT_CLASSIFICATION_NUM_PER_VALID``). ``just_train``
     makes all four splits the training split (TaskSet's language models; its text classification
     ignored the flag, so that family passes ``False``). Datasets with labels (IMDB, Amazon) always
     yield them, as TaskSet's pipeline did; ``num_classes`` is ``None`` for the others.
@@ -463,7 +464,7 @@ def load_text_dataset(
         f"{spec.tfds_name}, or give a local copy with `taskset-torch data add-local {name} DIR` "
         "(train.txt and test.txt)",
     )
-    n_valid = spec.num_per_valid if num_per_valid is None else num_per_valid
+    n_valid = TEXT_NUM_PER_VALID[name] if num_per_valid is None else num_per_valid
     source = corpus.source
     sizes = {s: len(v) for s, v in corpus.splits.items()}
     if (source.is_substitute or source.is_stand_in) and 3 * n_valid >= sizes["train"]:

@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from taskset_torch.datasets.specs import TEXT_NUM_PER_VALID
 from taskset_torch.sampling import choice, rng_for, sample_bool, sample_log_int
 from taskset_torch.tasks.base import Batch, TaskFamily, check_config
 from taskset_torch.tasks.layers import linear_cross_entropy
@@ -102,7 +103,6 @@ class _RNNLMFamily(TaskFamily):
     """The char and word LM families differ only in vocabulary, datasets and validation size."""
 
     datasets: tuple[str, ...] = ()
-    num_per_valid: int = 0
 
     @abc.abstractmethod
     def _vocab_size(self, rng: Any) -> int:
@@ -133,7 +133,7 @@ class _RNNLMFamily(TaskFamily):
         _validate_lm_config(config, self.datasets, self.name)
         return build_language_model(
             config,
-            num_per_valid=self.num_per_valid,
+            num_per_valid=TEXT_NUM_PER_VALID[config["dataset"][0]],
             name=name,
             mask_padding=mask_padding,
             dataset=dataset,
@@ -145,7 +145,6 @@ class CharLMFamily(_RNNLMFamily):
 
     name = "char_rnn_language_model_family"
     datasets = CHAR_LM_DATASETS
-    num_per_valid = 3000
 
     def _vocab_size(self, rng: Any) -> int:
         return 256 if sample_bool(rng, 0.8) else sample_log_int(rng, 100, 256)
@@ -159,7 +158,6 @@ class WordLMFamily(_RNNLMFamily):
 
     name = "word_rnn_language_model_family"
     datasets = WORD_LM_DATASETS
-    num_per_valid = 10000
 
     def _vocab_size(self, rng: Any) -> int:
         return sample_log_int(rng, 1000, 30000)

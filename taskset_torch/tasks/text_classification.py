@@ -17,6 +17,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from taskset_torch.datasets.specs import TEXT_CLASSIFICATION_NUM_PER_VALID
 from taskset_torch.sampling import choice, rng_for, sample_log_int
 from taskset_torch.tasks.base import Batch, TaskFamily, check_config
 from taskset_torch.tasks.layers import linear
@@ -115,7 +116,7 @@ class TextClassificationFamily(TaskFamily):
             dataset_kwargs={
                 "patch_length": ds_cfg["patch_length"],
                 "num_train": ds_cfg["num_train"],
-                "num_per_valid": 3000,
+                "num_per_valid": TEXT_CLASSIFICATION_NUM_PER_VALID,
             },
             batch_size=ds_cfg["bs"],
             embed_dim=config["embed_dim"],
