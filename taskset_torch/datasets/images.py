@@ -66,6 +66,7 @@ class ImageDataset(ArrayDataset):
 
     @property
     def stored_shape(self) -> tuple[int, int, int]:
+        """``(C, H, W)`` of the stored images (before any crop)."""
         return tuple(self.splits["train"]["image"].shape[1:])  # type: ignore[return-value]
 
     @property
@@ -77,11 +78,17 @@ class ImageDataset(ArrayDataset):
 
     @property
     def num_classes(self) -> int:
+        """Number of label classes."""
         return int(self.info["num_classes"])  # type: ignore[call-overload]
 
     def batch(
         self, split: str, batch_size: int, generator: torch.Generator
     ) -> dict[str, torch.Tensor]:
+        """``{"image": float32 [B, C, H, W] in [0, 1] ([-1, 1] when centered), "label": int64 [B]}``.
+
+        ``batch_size`` examples of ``split`` drawn uniformly with replacement from ``generator``,
+        then augmented (from the same generator) when the dataset has an augmentation config.
+        """
         b = self.sample(split, batch_size, generator)
         img = b["image"].to(torch.float32).div_(255.0)
         if self.augmentation is not None:

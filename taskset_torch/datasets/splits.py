@@ -20,6 +20,7 @@ class SplitSlice:
 
     @property
     def size(self) -> int:
+        """Number of rows in the slice."""
         return self.stop - self.start
 
 

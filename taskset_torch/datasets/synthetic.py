@@ -105,11 +105,13 @@ class SequenceTaskData:
 
     @property
     def num_symbols(self) -> int:
+        """Vocabulary size of the sequences: the data tokens plus two markers."""
         return int(self.params["num_tokens"]) + 2
 
     def batch(
         self, split: str, batch_size: int, generator: torch.Generator
     ) -> dict[str, torch.Tensor]:
+        """A fresh batch ``{"input", "output", "loss_mask"}`` (every split is the same process)."""
         check_split(split)
         check_batch_size(batch_size)
         fn = associative_sequence if self.kind == "associative" else copy_sequence

@@ -84,7 +84,22 @@ def expand_params(params: Params, n: int) -> Params:
 
 
 class Task(abc.ABC):
-    """An optimization problem whose parameters are batched over ``n`` independent sets."""
+    """An optimization problem whose parameters are batched over ``n`` independent sets.
+
+    A subclass implements :meth:`init_params`, :meth:`loss` and :meth:`batch`. The trainer draws
+    one initial set, repeats it ``n`` times (:meth:`init`), and at every step evaluates
+    ``loss(params, batch(split, generator))`` for all ``n`` sets at once. ``loss`` must keep the
+    sets independent: slice ``k`` of the result depends only on slice ``k`` of every parameter.
+
+    Example::
+
+        >>> from taskset_torch.tasks import build_task
+        >>> g = torch.Generator().manual_seed(0)
+        >>> task = build_task("quadratic_family_seed3")
+        >>> params = task.init(4, g)                      # 4 configs, one init
+        >>> task.loss(params, task.batch("train", g)).shape
+        torch.Size([4])
+    """
 
     #: TaskSet's name for the task, e.g. ``mlp_family_seed12``.
     name: str = ""
@@ -99,7 +114,15 @@ class Task(abc.ABC):
 
     @abc.abstractmethod
     def loss(self, params: Params, batch: Batch) -> torch.Tensor:
-        """The loss of each parameter set on ``batch``: a tensor of shape ``[n]``."""
+        """The loss of each parameter set on ``batch``.
+
+        Args:
+            params: name -> tensor ``[n, *shape]`` (``n`` sets, as :meth:`init` returns them).
+            batch: what :meth:`batch` returned.
+
+        Returns:
+            A tensor of shape ``[n]``.
+        """
 
     @abc.abstractmethod
     def batch(self, split: str, generator: torch.Generator) -> dict[str, torch.Tensor]:
@@ -121,7 +144,19 @@ class Task(abc.ABC):
 
 
 class TaskFamily(abc.ABC):
-    """A distribution over tasks: ``sample(seed)`` gives TaskSet's config, ``build`` a Task."""
+    """A distribution over tasks: ``sample(seed)`` gives TaskSet's config, ``build`` a Task.
+
+    ``sample`` reproduces TaskSet's draws exactly (order included), so ``<name>_seed<N>`` means
+    the same task here as in TaskSet's released curves. ``build`` checks the config's keys with
+    :func:`check_config` before loading any data.
+
+    Example::
+
+        >>> from taskset_torch.tasks import get_family
+        >>> fam = get_family("mlp_family")
+        >>> config = fam.sample(12)                       # TaskSet's stored config, plain JSON
+        >>> task = fam.build(config, name="mlp_family_seed12")
+    """
 
     #: The family's name as TaskSet spells it in config names, e.g. ``mlp_family``.
     name: str = ""

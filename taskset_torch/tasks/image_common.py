@@ -68,6 +68,7 @@ def split_sets(params: Params, block: int) -> list[Params]:
 
 
 def check_int_list(value: Any, field: str, family: str, allow_empty: bool = False) -> list[int]:
+    """``value`` as a list of positive ints (layer widths), else a ValueError naming ``field``."""
     ok = isinstance(value, (list, tuple)) and (allow_empty or len(value) > 0)
     if not ok or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
         empty = "" if allow_empty else "non-empty "
@@ -120,6 +121,7 @@ class ImageTask(Task):
         """The loss of ``n`` parameter sets, all at once: ``[n]``."""
 
     def loss(self, params: Params, batch: Batch) -> torch.Tensor:
+        """:meth:`set_loss` over all sets, in cache-sized blocks of sets on the CPU."""
         n = next(iter(params.values())).shape[0]
         x = batch["image"]
         block = n
@@ -131,10 +133,12 @@ class ImageTask(Task):
 
     @property
     def input_dim(self) -> int:
+        """Pixels times channels of one (possibly cropped) image."""
         c, h, w = self.image_shape
         return c * h * w
 
     def batch(self, split: str, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        """``{"image", "label"}`` of ``batch_size`` examples, centered and flattened as set."""
         b = self.dataset.batch(split, self.batch_size, generator)
         x = b["image"]
         if self.center:
@@ -145,8 +149,10 @@ class ImageTask(Task):
 
     @property
     def data_sources(self) -> tuple[DataSource, ...]:
+        """The image dataset's source."""
         return (self.dataset.source,)
 
     def to(self, device: torch.device | str) -> ImageTask:
+        """Move the dataset to ``device``; returns ``self``."""
         self.dataset = self.dataset.to(device)
         return self

@@ -63,6 +63,7 @@ def fixed_task_names(kind: str | None = None) -> list[str]:
 
 
 def is_fixed_task(name: str) -> bool:
+    """True when ``name`` is one of TaskSet's hand-designed tasks (e.g. ``TwoD_Bowl1``)."""
     return name in _index()
 
 
