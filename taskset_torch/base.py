@@ -6,8 +6,10 @@ This module imports nothing from the project, so every other module may import i
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-__all__ = ["SPLITS", "DataSource"]
+__all__ = ["SPLITS", "DataSource", "check_config"]
 
 #: TaskSet's four data splits, in the order of the last axis of every curve.
 SPLITS: tuple[str, ...] = ("train", "valid_inner", "valid_outer", "test")
@@ -52,3 +54,51 @@ class DataSource:
     def to_json(self) -> dict[str, str]:
         """``{"dataset", "kind", "detail"}``, as written beside curves."""
         return dataclasses.asdict(self)
+
+
+def check_config(
+    config: Any,
+    required: Sequence[str],
+    what: str,
+    *,
+    optional: Sequence[str] = (),
+    closed: bool = True,
+) -> Any:
+    """Check the keys of a config dict: every task family, fixed task and dataset option uses this.
+
+    Args:
+        config: the config (or a nested part of it) as given by the user or a sampler.
+        required: keys that must be present.
+        what: how to name the config in the error, e.g. ``"mlp_family config"``.
+        optional: keys that may be present.
+        closed: when True (the default), a key outside ``required`` and ``optional`` is an error,
+            so a misspelt key fails instead of being ignored. False checks ``required`` only (for
+            a config whose keys are checked in parts).
+
+    Returns:
+        ``config`` itself.
+
+    Raises:
+        ValueError: naming ``what``, the missing and unknown keys, and the valid ones.
+
+    Example::
+
+        >>> check_config({"dims": 3, "dim": 3}, ["dims"], "quadratic config")
+        Traceback (most recent call last):
+        ValueError: quadratic config has unknown keys ['dim']; valid keys: ['dims']
+    """
+    valid = [*required, *optional]
+    if not isinstance(config, Mapping):
+        raise ValueError(f"{what} must be a dict with keys {valid}, got {config!r}")
+    missing = [k for k in required if k not in config]
+    unknown = [k for k in config if k not in valid] if closed else []
+    if not missing and not unknown:
+        return config
+    problems = []
+    if missing:
+        problems.append(f"lacks {missing}")
+    if unknown:
+        problems.append(f"has unknown keys {unknown}")
+    needs = f"it needs {list(required)}" + (f" (optional: {list(optional)})" if optional else "")
+    tail = f"valid keys: {valid}" if unknown and not missing else needs
+    raise ValueError(f"{what} {' and '.join(problems)}; {tail}")

@@ -8,7 +8,7 @@ Example::
     >>> task = build_task("mlp_family_seed12")
 """
 
-from taskset_torch.tasks.base import Task, TaskFamily, check_config
+from taskset_torch.tasks.base import Task, TaskFamily
 from taskset_torch.tasks.registry import (
     FAMILIES,
     build_task,
@@ -24,7 +24,6 @@ __all__ = [
     "TaskFamily",
     "build_task",
     "canonical_task_name",
-    "check_config",
     "family_names",
     "get_family",
     "task_config",

@@ -9,7 +9,7 @@ draws one batch shared by all ``n`` sets: common random numbers make config comp
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -21,61 +21,11 @@ __all__ = [
     "Batch",
     "Task",
     "TaskFamily",
-    "check_config",
     "expand_params",
 ]
 
 Params = dict[str, torch.Tensor]
 Batch = Mapping[str, torch.Tensor]
-
-
-def check_config(
-    config: Any,
-    required: Sequence[str],
-    what: str,
-    *,
-    optional: Sequence[str] = (),
-    closed: bool = True,
-) -> dict[str, Any]:
-    """Check the keys of a config dict: every family and fixed task validates its config with this.
-
-    Args:
-        config: the config (or a nested part of it) as given by the user or a sampler.
-        required: keys that must be present.
-        what: how to name the config in the error, e.g. ``"mlp_family config"``.
-        optional: keys that may be present.
-        closed: when True (the default), a key outside ``required`` and ``optional`` is an error,
-            so a misspelt key fails instead of being ignored. False checks ``required`` only (for
-            a config whose keys are checked in parts).
-
-    Returns:
-        ``config`` itself.
-
-    Raises:
-        ValueError: naming ``what``, the missing and unknown keys, and the valid ones.
-
-    Example::
-
-        >>> check_config({"dims": 3, "dim": 3}, ["dims"], "quadratic config")
-        Traceback (most recent call last):
-        ValueError: quadratic config has unknown key 'dim'; valid keys: ['dims']
-    """
-    valid = [*required, *optional]
-    if not isinstance(config, dict):
-        raise ValueError(f"{what} must be a dict with keys {valid}, got {config!r}")
-    missing = [k for k in required if k not in config]
-    unknown = [k for k in config if k not in valid] if closed else []
-    if not missing and not unknown:
-        return config
-    problems = []
-    if missing:
-        problems.append(f"lacks {missing}")
-    if unknown:
-        s = "s" if len(unknown) > 1 else ""
-        problems.append(f"has unknown key{s} {', '.join(repr(k) for k in unknown)}")
-    needs = f"it needs {list(required)}" + (f" (optional: {list(optional)})" if optional else "")
-    tail = f"valid keys: {valid}" if unknown and not missing else needs
-    raise ValueError(f"{what} {' and '.join(problems)}; {tail}")
 
 
 def expand_params(params: Params, n: int) -> Params:
@@ -148,7 +98,7 @@ class TaskFamily(abc.ABC):
 
     ``sample`` reproduces TaskSet's draws exactly (order included), so ``<name>_seed<N>`` means
     the same task here as in TaskSet's released curves. ``build`` checks the config's keys with
-    :func:`check_config` before loading any data.
+    :func:`~taskset_torch.base.check_config` before loading any data.
 
     Example::
 

@@ -21,8 +21,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from taskset_torch.base import check_config
 from taskset_torch.sampling import choice, rng_for, sample_log_int
-from taskset_torch.tasks.base import Batch, Params, TaskFamily, check_config
+from taskset_torch.tasks.base import Batch, Params, TaskFamily
 from taskset_torch.tasks.image_common import (
     ImageTask,
     check_int_list,

@@ -23,9 +23,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from taskset_torch.base import check_config
 from taskset_torch.sampling import rng_for, sample_log_int
 from taskset_torch.tasks import noise as device_noise
-from taskset_torch.tasks.base import Batch, Params, TaskFamily, check_config
+from taskset_torch.tasks.base import Batch, Params, TaskFamily
 from taskset_torch.tasks.flow_layers import (
     inverse_permutation,
     made_constant_from,

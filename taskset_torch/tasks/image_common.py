@@ -8,8 +8,8 @@ from typing import Any
 
 import torch
 
-from taskset_torch.base import DataSource
-from taskset_torch.tasks.base import Batch, Params, Task, check_config
+from taskset_torch.base import DataSource, check_config
+from taskset_torch.tasks.base import Batch, Params, Task
 
 __all__ = [
     "load_family_images",

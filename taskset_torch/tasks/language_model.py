@@ -16,9 +16,10 @@ from typing import Any
 
 import torch
 
+from taskset_torch.base import check_config
 from taskset_torch.datasets.specs import TEXT_NUM_PER_VALID
 from taskset_torch.sampling import choice, rng_for, sample_bool, sample_log_int
-from taskset_torch.tasks.base import Batch, TaskFamily, check_config
+from taskset_torch.tasks.base import Batch, TaskFamily
 from taskset_torch.tasks.layers import linear_cross_entropy
 from taskset_torch.tasks.rnn import (
     CHAR_LM_DATASETS,

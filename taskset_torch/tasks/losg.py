@@ -19,12 +19,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from taskset_torch.base import DataSource
+from taskset_torch.base import DataSource, check_config
 from taskset_torch.datasets.base import check_split
 from taskset_torch.sampling import choice, rng_for, sample_bool, sample_log_float, sample_log_int
 from taskset_torch.tasks import losg_problems as lp
 from taskset_torch.tasks import noise as device_noise
-from taskset_torch.tasks.base import Batch, Params, Task, TaskFamily, check_config
+from taskset_torch.tasks.base import Batch, Params, Task, TaskFamily
 from taskset_torch.tasks.utils import ACTIVATION_WEIGHTS, sample_activation
 
 __all__ = [

@@ -6,8 +6,9 @@ from typing import Any
 
 import torch
 
+from taskset_torch.base import check_config
 from taskset_torch.sampling import rng_for, sample_log_int
-from taskset_torch.tasks.base import Batch, Params, TaskFamily, check_config
+from taskset_torch.tasks.base import Batch, Params, TaskFamily
 from taskset_torch.tasks.image_common import ImageTask, load_family_images
 from taskset_torch.tasks.layers import cross_entropy, get_activation, mlp_apply, mlp_params
 from taskset_torch.tasks.utils import sample_activation, sample_image_dataset, sample_initializer

@@ -7,9 +7,10 @@ from typing import Any
 
 import torch
 
+from taskset_torch.base import check_config
 from taskset_torch.sampling import rng_for, sample_log_int
 from taskset_torch.tasks import noise as device_noise
-from taskset_torch.tasks.base import Batch, Params, TaskFamily, check_config
+from taskset_torch.tasks.base import Batch, Params, TaskFamily
 from taskset_torch.tasks.image_common import (
     ImageTask,
     check_int_list,

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from taskset_torch.base import DataSource
+from taskset_torch.base import DataSource, check_config
 from taskset_torch.sampling import rng_for, sample_log_float, sample_log_int
-from taskset_torch.tasks.base import Batch, Params, Task, TaskFamily, check_config
+from taskset_torch.tasks.base import Batch, Params, Task, TaskFamily
 
 __all__ = ["QuadraticFamily", "QuadraticTask", "sample_matrix_dist", "draw_matrix"]
 

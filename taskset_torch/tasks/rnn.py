@@ -28,9 +28,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from taskset_torch.base import DataSource
+from taskset_torch.base import DataSource, check_config
 from taskset_torch.sampling import choice, sample_bool, sample_linear_int, sample_log_int
-from taskset_torch.tasks.base import Params, Task, check_config
+from taskset_torch.tasks.base import Params, Task
 from taskset_torch.tasks.layers import get_activation, initialize
 from taskset_torch.tasks.utils import sample_activation, sample_initializer
 

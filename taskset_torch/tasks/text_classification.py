@@ -17,9 +17,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from taskset_torch.base import check_config
 from taskset_torch.datasets.specs import TEXT_CLASSIFICATION_NUM_PER_VALID
 from taskset_torch.sampling import choice, rng_for, sample_log_int
-from taskset_torch.tasks.base import Batch, TaskFamily, check_config
+from taskset_torch.tasks.base import Batch, TaskFamily
 from taskset_torch.tasks.layers import linear
 from taskset_torch.tasks.rnn import (
     TEXT_CLASSIFICATION_DATASETS,

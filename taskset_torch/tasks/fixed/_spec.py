@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from taskset_torch.tasks.base import check_config
+from taskset_torch.base import check_config
 
 __all__ = ["check_spec"]
 
@@ -15,7 +15,7 @@ def check_spec(spec: Any, keys: Sequence[str], kind: str) -> dict[str, Any]:
     ValueError naming ``kind``, what is missing and what is needed.
 
     Specs are checked in parts (a head's keys after the common ones), so other keys are allowed
-    here (:func:`~taskset_torch.tasks.base.check_config` with ``closed=False``)."""
+    here (:func:`~taskset_torch.base.check_config` with ``closed=False``)."""
     check_config(spec, keys, f"{kind} spec", closed=False)
     bs = spec.get("batch_size")
     if "batch_size" in keys and (not isinstance(bs, int) or isinstance(bs, bool) or bs < 1):
