@@ -28,6 +28,7 @@ import json
 import math
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +55,12 @@ def stratified_pick(final: np.ndarray, n: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     picks = [order[rng.integers(lo, hi)] for lo, hi in zip(edges[:-1], edges[1:])]
     return np.sort(np.asarray(picks, dtype=np.int64))
+
+
+def pick_seed(base: int, task: str) -> int:
+    """The pick's seed for ``task``: from its name, so a task gets the same configs whether it
+    runs alone (``--tasks T``, e.g. one job per task on a GPU) or among others."""
+    return base + zlib.crc32(task.encode())
 
 
 def _ranks(x: np.ndarray) -> np.ndarray:
@@ -225,7 +232,9 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict] = {}
     for t, task in enumerate(real.tasks):
         theirs_all = real.values[t, :, 0, :, VALID_INNER].astype(np.float64)  # [config, point]
-        picked = stratified_pick(theirs_all[:, at[-1]], args.configs, args.pick_seed + t)
+        picked = stratified_pick(
+            theirs_all[:, at[-1]], args.configs, pick_seed(args.pick_seed, task)
+        )
         ours_task = args.stand_in or task
         units = plan([ours_task], SPACE, picked.tolist(), list(range(args.seeds)), args.chunk)
         t0 = time.time()

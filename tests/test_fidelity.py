@@ -96,3 +96,11 @@ def test_bad_arguments_are_clear_errors(tmp_path, capsys):
     with pytest.raises(SystemExit):
         fr.main(["--taskset-json", str(data), "--tasks", "nope"])
     assert "no curve file for tasks ['nope']" in capsys.readouterr().err
+
+
+def test_a_task_gets_the_same_configs_alone_or_among_others(tmp_path):
+    """The pick depends on the task's name, not its place in the directory: one job per task
+    (as on a GPU) and one job for all pick the same configs."""
+    assert fr.pick_seed(0, "TaskA") == fr.pick_seed(0, "TaskA")
+    assert fr.pick_seed(0, "TaskA") != fr.pick_seed(0, "TaskB")
+    assert fr.pick_seed(1, "TaskA") == fr.pick_seed(0, "TaskA") + 1
