@@ -56,10 +56,8 @@ def sample_tasks(per_family: int, per_kind: int, seed: int, families: list[str] 
         for s in sorted(rng.choice(100, size=per_family, replace=False)):
             out.append((fam, f"{fam}_seed{int(s)}"))
     if families is None:
-        try:
-            from taskset_torch.tasks.fixed import fixed_task_kind, fixed_task_names
-        except ImportError:
-            return out
+        from taskset_torch.tasks.fixed import fixed_task_kind, fixed_task_names
+
         by_kind: dict[str, list[str]] = {}
         for name in fixed_task_names():
             by_kind.setdefault(fixed_task_kind(name), []).append(name)
@@ -183,7 +181,7 @@ def main() -> None:
     median_h = statistics.median(r["hours_1000cfg"] for r in measured)
     from taskset_torch.tasks.registry import family_names
 
-    fams = families or family_names(available_only=False)
+    fams = families or family_names()
     per_family_count = SAMPLED_TASKS / 12
     projection: dict[str, float] = {}
     for fam in fams:

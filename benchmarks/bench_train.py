@@ -27,8 +27,8 @@ from taskset_torch.training import TrainConfig, train
 def digits_mlp_task():
     from sklearn.datasets import load_digits
 
+    from taskset_torch.base import DataSource
     from taskset_torch.datasets.images import ImageDataset
-    from taskset_torch.tasks.base import DataSource
     from taskset_torch.tasks.mlp import MLPTask
 
     x, y = load_digits(return_X_y=True)
@@ -72,7 +72,7 @@ def quadratic_task():
 
 
 def family_task(name: str):
-    from taskset_torch.tasks.cost import counted_flops_per_step
+    from taskset_torch.cost import counted_flops_per_step
     from taskset_torch.tasks.registry import build_task
 
     task = build_task(name)

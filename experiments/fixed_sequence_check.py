@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from taskset_torch.tasks.cost import step_seconds
+from taskset_torch.cost import step_seconds
 from taskset_torch.tasks.fixed import fixed_task_names
 from taskset_torch.tasks.registry import build_task
 

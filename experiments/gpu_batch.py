@@ -120,7 +120,7 @@ def _estimated_cost(tasks: list[str], cost_file: Path | None) -> dict[str, float
     if cost_file is not None:
         known = json.loads(cost_file.read_text())
         return {t: float((known.get(t) or [0.0])[0] or 0.0) for t in tasks}
-    from taskset_torch.tasks.cost import counted_flops_per_step
+    from taskset_torch.cost import counted_flops_per_step
     from taskset_torch.tasks.registry import build_task
 
     out = {}

@@ -65,13 +65,10 @@ def _plt():
 
 def family_of(task: str) -> str:
     """A sampled task's family, or a fixed task's TaskSet module (``fixed_mlp``, ...)."""
-    try:
-        from taskset_torch.tasks.fixed import fixed_task_kind, is_fixed_task
+    from taskset_torch.tasks.fixed import fixed_task_kind, is_fixed_task
 
-        if is_fixed_task(task):
-            return fixed_task_kind(task)
-    except ImportError:
-        pass
+    if is_fixed_task(task):
+        return fixed_task_kind(task)
     return task_family(task)
 
 

@@ -26,9 +26,9 @@ from tqdm import tqdm
 from hparam_lists import compare_lists, compute_scores, cross_validate, kfold_splits, load_list
 from hparam_lists.importers import read_store
 from hparam_lists.lists import learn_list
+from taskset_torch.cost import estimated_flops_per_step
 from taskset_torch.curves import CurveStore
 from taskset_torch.runner import plan, run_units
-from taskset_torch.tasks.cost import estimated_flops_per_step
 from taskset_torch.tasks.registry import get_family
 from taskset_torch.training import TrainConfig
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from taskset_torch.tasks.cost import estimated_flops_per_step, examples_per_batch, step_seconds
+from taskset_torch.cost import estimated_flops_per_step, examples_per_batch, step_seconds
 from taskset_torch.tasks.registry import FAMILIES, get_family
 
 

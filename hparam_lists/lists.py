@@ -361,15 +361,8 @@ def _hparams_for(curves: Curves, names: Sequence[str]) -> list[dict[str, Any]]:
     if curves.hparams is not None:
         index = {c: i for i, c in enumerate(curves.config_names)}
         return [dict(curves.hparams[index[n]]) for n in names]
-    try:
-        from taskset_torch.optimizers import optimizer_config
-    except ImportError:
-        optimizer_config = None
-    if optimizer_config is None:
-        raise ValueError(
-            "the curves carry no hyperparameters and taskset_torch.optimizers is unavailable "
-            "to look them up by config name"
-        )
+    from taskset_torch.optimizers import optimizer_config
+
     return [dict(optimizer_config(n)) for n in names]
 
 

@@ -152,7 +152,7 @@ def _task_names(args: argparse.Namespace) -> list[str]:
 
 
 def _cmd_tasks(args: argparse.Namespace) -> None:
-    from taskset_torch.tasks.cost import estimated_flops_per_step, step_seconds
+    from taskset_torch.cost import estimated_flops_per_step, step_seconds
     from taskset_torch.tasks.fixed import (
         build_fixed_task,
         fixed_task_kind,

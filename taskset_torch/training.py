@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from taskset_torch.tasks.base import SPLITS, Params, Task
+from taskset_torch.base import SPLITS
+from taskset_torch.tasks.base import Params, Task
 
 __all__ = [
     "TrainConfig",

@@ -21,9 +21,9 @@ import torch
 
 from taskset_torch import cli
 from taskset_torch import datasets as D
+from taskset_torch.base import SPLITS
 from taskset_torch.datasets import archives, text_sources
 from taskset_torch.datasets.subwords import TFDSSubwordEncoder
-from taskset_torch.tasks.base import SPLITS
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"

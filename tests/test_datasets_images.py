@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from taskset_torch import datasets as D
+from taskset_torch.base import SPLITS
 from taskset_torch.datasets.augment import augment_images, hsv_to_rgb, rgb_to_hsv
 from taskset_torch.datasets.idx import read_idx, write_idx
 from taskset_torch.datasets.images import resize_bicubic
-from taskset_torch.tasks.base import SPLITS
 
 AUG0 = {
     "crop_amount": 0,

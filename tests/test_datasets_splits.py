@@ -2,8 +2,8 @@
 
 import pytest
 
+from taskset_torch.base import SPLITS
 from taskset_torch.datasets import SplitSlice, carve_splits, carve_text_splits
-from taskset_torch.tasks.base import SPLITS
 
 
 def test_train_validation_test_layout():

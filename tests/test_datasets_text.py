@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from taskset_torch import datasets as D
+from taskset_torch.base import SPLITS
 from taskset_torch.datasets import (
     TEXT_DATASETS,
     ByteEncoder,
@@ -13,7 +14,6 @@ from taskset_torch.datasets import (
 )
 from taskset_torch.datasets.synthetic import SequenceTaskData
 from taskset_torch.datasets.text import RaggedTokens, random_patches
-from taskset_torch.tasks.base import SPLITS
 
 
 def test_random_patches_pad_and_slice():
@@ -157,3 +157,23 @@ def test_copy_sequence():
     assert b["loss_mask"].sum().item() == 8 * 5
     seq = SequenceTaskData("copy", sequence_length=5, num_tokens=3)
     assert seq.source.kind == "synthetic" and seq.batch("test", 2, g)["input"].shape == (2, 11)
+
+
+def test_a_corpus_encoded_by_a_pool_of_processes_equals_one_encoded_in_order(monkeypatch):
+    """Big subword corpora are encoded in parallel (a minute of pure Python for IMDB on one
+    core); the ids and their order must be those of the one-process encoding."""
+    from taskset_torch.datasets import text_sources
+    from taskset_torch.datasets.subwords import build_subword_vocab
+    from taskset_torch.datasets.tokenizers import SubwordEncoder
+
+    texts = [
+        f"review {i}: the film was {'good' if i % 2 else 'bad'}, said critic {i * 7}."
+        for i in range(23)
+    ]
+    enc = SubwordEncoder(build_subword_vocab(texts, target_vocab_size=300))
+    monkeypatch.setattr(text_sources, "_ENCODE_CHUNK", 4)
+    monkeypatch.setattr(text_sources.os, "cpu_count", lambda: 3)
+    got = text_sources._encode_all(enc, texts)
+    assert len(got) == len(texts)
+    for g, t in zip(got, texts):
+        assert g.tolist() == enc.encode(t).tolist()

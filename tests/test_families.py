@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 
 import pytest
 import torch
 
-from taskset_torch.tasks.cost import examples_per_batch
+from taskset_torch.cost import examples_per_batch
 from taskset_torch.tasks.registry import FAMILIES, get_family
 from taskset_torch.training import FlatParams
 from tests.conftest import assert_config_equal, load_reference
@@ -29,24 +28,13 @@ REFERENCE_FILE = {
 }
 
 
-def _family(name: str):
-    module = FAMILIES[name].split(":")[0]
-    try:
-        importlib.import_module(module)
-    except ModuleNotFoundError as e:
-        if e.name == module:
-            pytest.skip(f"{name}: module {module} not written yet")
-        raise
-    return get_family(name)
-
-
 def test_every_family_has_a_reference_file():
     assert set(REFERENCE_FILE) == set(FAMILIES)
 
 
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_configs_reproduce_taskset(family):
-    fam = _family(family)
+    fam = get_family(family)
     ref = load_reference(REFERENCE_FILE[family])
     assert ref, "empty reference file"
     for name, (cfg, _sampler) in ref.items():
@@ -57,7 +45,7 @@ def test_configs_reproduce_taskset(family):
 
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_sampling_is_deterministic_and_json(family):
-    fam = _family(family)
+    fam = get_family(family)
     for seed in range(0, 1000, 97):
         cfg = fam.sample(seed)
         assert json.loads(json.dumps(cfg)) == cfg
@@ -89,7 +77,7 @@ def _cheap_seeds(fam, n: int, pool: int = 40) -> list[int]:
 
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_vectorized_equals_per_config(family):
-    fam = _family(family)
+    fam = get_family(family)
     seed = _cheap_seeds(fam, 1)[0]
     task = fam.build(fam.sample(seed), name=f"{family}_seed{seed}")
     g = torch.Generator().manual_seed(0)
@@ -120,7 +108,7 @@ def _mean_train_loss(task, params, n: int = 10) -> float:
 
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_a_sane_adam_lowers_the_training_loss(family):
-    fam = _family(family)
+    fam = get_family(family)
     seeds = _cheap_seeds(fam, 3)
     improved = 0
     for seed in seeds:
@@ -239,3 +227,20 @@ def test_a_sane_adam_lowers_a_fixed_tasks_training_loss(name):
         opt.step()
     after = _mean_train_loss(task, fp.views(leaf))
     assert after < before, f"{name}: training loss {before} -> {after}"
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_config_keys_are_checked_the_same_way(family):
+    """Every family names a misspelt or missing key and the valid ones, before loading data."""
+    fam = get_family(family)
+    cfg = fam.sample(0)
+    top = cfg[1] if family == "losg_tasks_family" else cfg  # LOSG: [type, sub_config, seed]
+
+    def rebuilt(keys: dict) -> object:
+        return [cfg[0], keys, cfg[2]] if family == "losg_tasks_family" else keys
+
+    key = next(iter(top))
+    with pytest.raises(ValueError, match=rf"unknown keys \['bogus'\]; valid keys: \[.*'{key}'"):
+        fam.build(rebuilt({**top, "bogus": 1}))
+    with pytest.raises(ValueError, match=rf"lacks \['{key}'\]; it needs \["):
+        fam.build(rebuilt({k: v for k, v in top.items() if k != key}))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from taskset_torch.tasks.base import DataSource
+from taskset_torch.base import DataSource
 from taskset_torch.tasks.conv import (
     ConvFCFamily,
     ConvFCTask,

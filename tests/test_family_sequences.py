@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from taskset_torch.tasks.base import DataSource
+from taskset_torch.base import DataSource
 from taskset_torch.tasks.language_model import CharLMFamily, WordLMFamily
 from taskset_torch.tasks.losg import LOSG_PROBLEM_TYPES, LOSGFamily, sample_losg_config
 from taskset_torch.tasks.rnn import rnn_core_apply, rnn_core_params
@@ -77,7 +77,7 @@ def test_reference_configs_reproduce(file):
     for name, (cfg, sampler) in stored.items():
         assert sampler == fam.name
         seed = int(name.rsplit("_seed", 1)[1])
-        assert name == fam.task_name(seed)
+        assert name == f"{fam.name}_seed{seed}"
         got = fam.sample(seed)
         assert _close(got, cfg), (name, got, cfg)
         assert json.dumps(got) == json.dumps(cfg)  # key order and float repr too

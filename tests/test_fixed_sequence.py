@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from taskset_torch.tasks.base import DataSource
+from taskset_torch.base import DataSource
 from taskset_torch.tasks.fixed import build_fixed_task, fixed_task_names, fixed_task_spec
 from taskset_torch.tasks.fixed import fixed_language_modeling as flm
 from taskset_torch.tasks.fixed import fixed_text_rnn_classification as ftc

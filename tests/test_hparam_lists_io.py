@@ -93,13 +93,6 @@ def test_shipped_opt_list_equals_the_published_numbers():
 # ------------------------------------------------------------------------------ optimizer_for_idx
 
 
-def _nadamw_space():
-    optimizers = pytest.importorskip("taskset_torch.optimizers")
-    if not hasattr(optimizers, "get_space"):
-        pytest.skip("taskset_torch.optimizers.get_space not available yet")
-    return optimizers.get_space("nadamw_grid")
-
-
 def _cosine_lr(step, lr, total, constant_fraction, warmup_fraction, min_mult):
     """TaskSet's TF schedule (reference TASKSET.md section 3), written out independently."""
     g = min(step, total)
@@ -115,7 +108,6 @@ def _cosine_lr(step, lr, total, constant_fraction, warmup_fraction, min_mult):
 
 
 def test_optimizer_for_idx_learning_rate_follows_the_schedule():
-    _nadamw_space()
     cfg = {
         "learning_rate": 0.01,
         "beta1": 0.9,
@@ -178,7 +170,6 @@ def test_optimizer_for_idx_moves_adam8p_decays_into_the_scheduler():
 
 
 def test_optimizer_for_idx_trains_a_linear_model_with_opt_list():
-    _nadamw_space()
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(64, 5, generator=gen)
     y = x @ torch.randn(5, 1, generator=gen)
@@ -363,7 +354,8 @@ def test_cli_learn_evaluate_compare_export(tmp_path, capsys):
 def _nadamw_store(root: Path, n_tasks: int = 3, n_configs: int = 30, drop: dict | None = None):
     """A curve store with synthetic curves under nadamw_grid names (the opt_list's configs);
     ``drop`` maps a task index to a config name that task never ran."""
-    store_mod = pytest.importorskip("taskset_torch.curves")
+    from taskset_torch import curves as store_mod
+
     synth = synthetic_curves(n_tasks, n_configs, n_seeds=2, n_steps=5, seed=4)
     published = load_list("opt_list")
     hparams = dict(zip(published.names, published.configs))

@@ -238,7 +238,8 @@ import json, resource, sys
 import torch
 import taskset_torch.tasks.registry as registry
 from taskset_torch import runner
-from taskset_torch.tasks.base import DataSource, Task
+from taskset_torch.base import DataSource
+from taskset_torch.tasks.base import Task
 from taskset_torch.training import TrainConfig
 
 P = 1 << 18  # 1 MiB of float32 per config; K configs need K MiB per [K, P] buffer

@@ -46,13 +46,13 @@ def _write(store, task, seed, idx, *, steps=STEPS, space=SPACE, meta=None, value
 
 
 def test_splits_are_the_task_splits():
-    from taskset_torch.tasks.base import SPLITS as TASK_SPLITS
+    from taskset_torch.base import SPLITS as TASK_SPLITS
 
     assert SPLITS == TASK_SPLITS
 
 
 def test_unit_round_trip(tmp_path):
-    from taskset_torch.tasks.base import DataSource
+    from taskset_torch.base import DataSource
 
     store = CurveStore(tmp_path)
     vals = _values(2, 0)
@@ -481,10 +481,8 @@ def _released_file(root: Path, n_configs=6, replicas=5, xs_dtype=np.int64) -> Pa
 
 
 def _taskset_hparams(name: str) -> dict:
-    try:
-        from taskset_torch.optimizers import optimizer_config
-    except ImportError:
-        return {}
+    from taskset_torch.optimizers import optimizer_config
+
     return dict(optimizer_config(name))
 
 

@@ -30,6 +30,8 @@ from taskset_torch.datasets.specs import (
     FIXED_NUM_PER_VALID,
     IMAGE_NUM_PER_VALID,
     IMAGE_SPECS,
+    TEXT_CLASSIFICATION_NUM_PER_VALID,
+    TEXT_NUM_PER_VALID,
     TEXT_SPECS,
 )
 from taskset_torch.datasets.splits import SplitSlice, carve_splits, carve_text_splits
@@ -51,7 +53,9 @@ __all__ = [
     "SplitSlice",
     "SubstituteError",
     "SubwordEncoder",
+    "TEXT_CLASSIFICATION_NUM_PER_VALID",
     "TEXT_DATASETS",
+    "TEXT_NUM_PER_VALID",
     "TEXT_SPECS",
     "TextDataset",
     "add_local_dataset",

@@ -104,6 +104,7 @@ def set_search_path(paths: list[str | os.PathLike[str]] | None) -> None:
 
 
 def get_search_path() -> list[Path]:
+    """The folders searched for dataset archives, in order (``set_search_path``'s or the default)."""
     p = _settings["search_path"]
     return default_search_path() if p is None else list(p)
 
@@ -144,6 +145,7 @@ def memo(key: tuple, build: Callable[[], T]) -> T:
 
 
 def clear_archive_memo() -> None:
+    """Forget which archive was found for each dataset (after archives were added or removed)."""
     with _memo_lock:
         _memo.clear()
 

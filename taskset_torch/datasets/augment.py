@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 
+from taskset_torch.base import check_config
+
 __all__ = ["AUGMENTATION_KEYS", "check_augmentation", "augment_images", "rgb_to_hsv", "hsv_to_rgb"]
 
 AUGMENTATION_KEYS = (
@@ -31,13 +33,7 @@ def check_augmentation(cfg: Mapping[str, Any], image_shape: tuple[int, int, int]
     """Validate a TaskSet augmentation config against an image shape ``(C, H, W)``."""
     if not isinstance(cfg, Mapping):
         raise TypeError(f"augmentation must be a dict with keys {AUGMENTATION_KEYS} or None")
-    missing = [k for k in AUGMENTATION_KEYS if k not in cfg]
-    extra = [k for k in cfg if k not in AUGMENTATION_KEYS]
-    if missing or extra:
-        raise ValueError(
-            f"augmentation config has missing keys {missing} / unknown keys {extra}; "
-            f"valid keys: {AUGMENTATION_KEYS}"
-        )
+    check_config(cfg, AUGMENTATION_KEYS, "augmentation config")
     _, h, w = image_shape
     crop = cfg["crop_amount"]
     if not isinstance(crop, int) or isinstance(crop, bool) or not 0 <= crop < min(h, w):

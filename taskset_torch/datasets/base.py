@@ -15,7 +15,7 @@ from typing import TypeVar
 
 import torch
 
-from taskset_torch.tasks.base import SPLITS, DataSource
+from taskset_torch.base import SPLITS, DataSource
 
 __all__ = [
     "ArrayDataset",
@@ -51,6 +51,7 @@ def set_allow_substitutes(allow: bool) -> None:
 
 
 def get_allow_substitutes() -> bool:
+    """The process-wide default that ``allow_substitute=None`` follows (see ``set_allow_substitutes``)."""
     return bool(_settings["allow_substitutes"])
 
 
@@ -62,6 +63,7 @@ def set_data_dir(path: str | os.PathLike[str] | None) -> None:
 
 
 def get_data_dir() -> Path:
+    """The data directory in use (``set_data_dir``'s, else ``~/.cache/taskset_torch``)."""
     d = _settings["data_dir"]
     return d if isinstance(d, Path) else Path.home() / ".cache" / "taskset_torch"
 
@@ -102,6 +104,7 @@ def take_rows(v: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
 
 
 def check_split(split: str) -> str:
+    """``split`` if it is one of TaskSet's four splits, else a ValueError listing them."""
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; valid splits are {', '.join(SPLITS)}")
     return split
@@ -138,6 +141,7 @@ class ArrayDataset:
         self.info = dict(info or {})
 
     def size(self, split: str) -> int:
+        """Number of examples in ``split``."""
         return next(iter(self.splits[check_split(split)].values())).shape[0]
 
     def sample(
@@ -151,5 +155,6 @@ class ArrayDataset:
         return {k: take_rows(v, idx) for k, v in arrays.items()}
 
     def to(self, device: torch.device | str) -> ArrayDataset:
+        """Move every split to ``device`` (batches are then drawn there); returns ``self``."""
         self.splits = {s: {k: v.to(device) for k, v in a.items()} for s, a in self.splits.items()}
         return self

@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from taskset_torch.base import DataSource
 from taskset_torch.datasets.base import get_data_dir
 from taskset_torch.datasets.tfds_source import tfds_has_data
-from taskset_torch.tasks.base import DataSource
 
 __all__ = [
     "archive_cache_dir",

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from taskset_torch.base import DataSource
 from taskset_torch.datasets import archives, cache
 from taskset_torch.datasets.augment import augment_images, check_augmentation
 from taskset_torch.datasets.base import (
@@ -23,7 +24,6 @@ from taskset_torch.datasets.idx import find_idx_splits, read_idx
 from taskset_torch.datasets.specs import IMAGE_NUM_PER_VALID, IMAGE_SPECS, ImageSpec, image_spec
 from taskset_torch.datasets.splits import carve_splits
 from taskset_torch.datasets.tfds_source import iter_tfds, tfds_has_data, tfds_split_names
-from taskset_torch.tasks.base import DataSource
 
 __all__ = [
     "IMAGE_SHAPES",
@@ -66,6 +66,7 @@ class ImageDataset(ArrayDataset):
 
     @property
     def stored_shape(self) -> tuple[int, int, int]:
+        """``(C, H, W)`` of the stored images (before any crop)."""
         return tuple(self.splits["train"]["image"].shape[1:])  # type: ignore[return-value]
 
     @property
@@ -77,11 +78,17 @@ class ImageDataset(ArrayDataset):
 
     @property
     def num_classes(self) -> int:
+        """Number of label classes."""
         return int(self.info["num_classes"])  # type: ignore[call-overload]
 
     def batch(
         self, split: str, batch_size: int, generator: torch.Generator
     ) -> dict[str, torch.Tensor]:
+        """``{"image": float32 [B, C, H, W] in [0, 1] ([-1, 1] when centered), "label": int64 [B]}``.
+
+        ``batch_size`` examples of ``split`` drawn uniformly with replacement from ``generator``,
+        then augmented (from the same generator) when the dataset has an augmentation config.
+        """
         b = self.sample(split, batch_size, generator)
         img = b["image"].to(torch.float32).div_(255.0)
         if self.augmentation is not None:

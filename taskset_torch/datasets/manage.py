@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from taskset_torch.base import DataSource
 from taskset_torch.datasets import archives, cache
 from taskset_torch.datasets.base import clear_cache, get_data_dir
 from taskset_torch.datasets.images import (
@@ -27,7 +28,6 @@ from taskset_torch.datasets.text_sources import (
     text_source_status,
 )
 from taskset_torch.datasets.tokenizers import ByteEncoder, SubwordEncoder
-from taskset_torch.tasks.base import DataSource
 
 __all__ = [
     "ARCHIVE_DATASETS",

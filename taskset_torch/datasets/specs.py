@@ -11,6 +11,8 @@ __all__ = [
     "TEXT_SPECS",
     "IMAGE_NUM_PER_VALID",
     "FIXED_NUM_PER_VALID",
+    "TEXT_NUM_PER_VALID",
+    "TEXT_CLASSIFICATION_NUM_PER_VALID",
     "image_spec",
     "text_spec",
 ]
@@ -104,11 +106,6 @@ class TextSpec:
     tfds_name: str  # TFDS dataset holding the raw text
     config: str = ""  # wikipedia language / amazon category
 
-    @property
-    def num_per_valid(self) -> int:
-        """TaskSet's value for its language models: 3000 (char LM), 10000 (word LM)."""
-        return 3000 if self.encoding == "bytes" else 10000
-
 
 WIKIPEDIA_LANGS = ("zh", "ru", "ja", "hsb", "en")
 AMAZON_CATEGORIES = ("Books_v1_02", "Camera_v1_00", "Home_v1_00", "Video_v1_00")
@@ -136,6 +133,16 @@ def _text_specs() -> dict[str, TextSpec]:
 
 #: Every text dataset TaskSet's char-LM, word-LM and text-classification samplers name.
 TEXT_SPECS: dict[str, TextSpec] = _text_specs()
+
+#: ``num_per_valid`` of TaskSet's sampled language-model families, by dataset: the char LMs' 3000
+#: for the ``*bytes`` datasets, the word LMs' 10000 for ``*subwords8k``.
+TEXT_NUM_PER_VALID: dict[str, int] = {
+    **{n: 3000 for n, s in TEXT_SPECS.items() if s.encoding == "bytes"},
+    **{n: 10000 for n, s in TEXT_SPECS.items() if s.encoding == "subwords8k"},
+}
+
+#: ``random_slice_text_data``'s default, used by TaskSet's text classification (sampled and fixed).
+TEXT_CLASSIFICATION_NUM_PER_VALID = 3000
 
 
 def image_spec(name: str) -> ImageSpec:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
-from taskset_torch.tasks.base import SPLITS
+from taskset_torch.base import SPLITS
 
 __all__ = ["SplitSlice", "carve_splits", "carve_text_splits"]
 
@@ -20,6 +20,7 @@ class SplitSlice:
 
     @property
     def size(self) -> int:
+        """Number of rows in the slice."""
         return self.stop - self.start
 
 

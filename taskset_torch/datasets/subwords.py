@@ -262,10 +262,12 @@ class TFDSSubwordEncoder:
 
     @property
     def vocab_size(self) -> int:
+        """Number of ids: padding, the subwords and 256 byte fallbacks."""
         return 1 + len(self.subwords) + NUM_BYTES
 
     @property
     def num_subwords(self) -> int:
+        """Number of learned subwords (ids 1..num_subwords)."""
         return len(self.subwords)
 
     def _token_ids(self, token: str) -> list[int]:
@@ -288,11 +290,13 @@ class TFDSSubwordEncoder:
         return ids
 
     def encode(self, text: str) -> np.ndarray:
+        """``text`` as int32 ids, split into subwords as TFDS's encoder splits it."""
         toks = _prepare(_tokenize(text, self._reserved, self._reserved_re))
         ids = [i for t in toks for i in self._token_ids(t)]
         return np.asarray(ids, dtype=np.int32)
 
     def decode(self, ids: Iterable[int]) -> str:
+        """The text of ``ids`` (padding dropped, byte fallbacks joined back into UTF-8)."""
         n = len(self.subwords)
         out: list[str] = []
         pending = bytearray()

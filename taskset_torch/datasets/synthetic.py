@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from taskset_torch.base import DataSource
 from taskset_torch.datasets.base import check_batch_size, check_split
-from taskset_torch.tasks.base import DataSource
 
 __all__ = ["associative_sequence", "copy_sequence", "SequenceTaskData"]
 
@@ -105,11 +105,13 @@ class SequenceTaskData:
 
     @property
     def num_symbols(self) -> int:
+        """Vocabulary size of the sequences: the data tokens plus two markers."""
         return int(self.params["num_tokens"]) + 2
 
     def batch(
         self, split: str, batch_size: int, generator: torch.Generator
     ) -> dict[str, torch.Tensor]:
+        """A fresh batch ``{"input", "output", "loss_mask"}`` (every split is the same process)."""
         check_split(split)
         check_batch_size(batch_size)
         fn = associative_sequence if self.kind == "associative" else copy_sequence

@@ -7,8 +7,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
+from taskset_torch.base import SPLITS, DataSource
 from taskset_torch.datasets.base import check_batch_size, check_split
-from taskset_torch.tasks.base import SPLITS, DataSource
 
 __all__ = ["RaggedTokens", "TextDataset", "random_patches"]
 
@@ -107,6 +107,7 @@ class TextDataset:
         self.info = dict(info or {})
 
     def size(self, split: str) -> int:
+        """Number of documents (rows) in ``split``."""
         return len(self.splits[check_split(split)])
 
     def batch(
@@ -124,6 +125,7 @@ class TextDataset:
         return out
 
     def to(self, device: torch.device | str) -> TextDataset:
+        """Move the tokens (and labels) to ``device``; returns ``self``."""
         for d in self.splits.values():
             d.to(device)
         if self.labels is not None:

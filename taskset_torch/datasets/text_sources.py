@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import re
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,14 +14,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from taskset_torch.base import DataSource
 from taskset_torch.datasets import archives, cache
 from taskset_torch.datasets.base import cached, check_substitute, get_data_dir
-from taskset_torch.datasets.specs import TEXT_SPECS, TextSpec, text_spec
+from taskset_torch.datasets.specs import TEXT_NUM_PER_VALID, TEXT_SPECS, TextSpec, text_spec
 from taskset_torch.datasets.splits import carve_text_splits
 from taskset_torch.datasets.text import RaggedTokens, TextDataset
 from taskset_torch.datasets.tfds_source import iter_tfds, tfds_has_data
 from taskset_torch.datasets.tokenizers import ByteEncoder, SubwordEncoder
-from taskset_torch.tasks.base import DataSource
 
 __all__ = [
     "TEXT_DATASETS",
@@ -169,6 +171,37 @@ def build_vocab(raw: RawText, max_corpus_chars: int | None = None) -> list[str]:
     ).subwords
 
 
+#: Texts per worker task when a corpus is encoded in parallel (subword encoding is pure Python:
+#: IMDB's 50k reviews take about a minute on one core).
+_ENCODE_CHUNK = 2000
+
+
+def _encode_chunk(encoder: ByteEncoder | SubwordEncoder, texts: list[str]) -> list[np.ndarray]:
+    return [encoder.encode(t) for t in texts]
+
+
+def _encode_all(encoder: ByteEncoder | SubwordEncoder, texts: list[str]) -> list[np.ndarray]:
+    """``encoder.encode`` of every text, in order; subword corpora of several chunks are encoded
+    by a pool of processes (one per core, at most 16) when the machine has more than one core."""
+    workers = min(os.cpu_count() or 1, 16, -(-len(texts) // _ENCODE_CHUNK))
+    if isinstance(encoder, ByteEncoder) or workers < 2:
+        return _encode_chunk(encoder, texts)
+    import concurrent.futures as cf
+    import multiprocessing as mp
+
+    chunks = [texts[i : i + _ENCODE_CHUNK] for i in range(0, len(texts), _ENCODE_CHUNK)]
+    # fork: children only run pure-Python encoding, and need no importable __main__ (spawn does).
+    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+    try:
+        with warnings.catch_warnings():  # Python 3.12 warns about fork in a threaded process
+            warnings.simplefilter("ignore", DeprecationWarning)
+            with cf.ProcessPoolExecutor(workers, mp_context=mp.get_context(method)) as pool:
+                parts = list(pool.map(_encode_chunk, [encoder] * len(chunks), chunks))
+    except (cf.process.BrokenProcessPool, OSError):  # no processes here: one core does it all
+        return _encode_chunk(encoder, texts)
+    return [seq for part in parts for seq in part]
+
+
 def encode_corpus(
     spec: TextSpec, raw: RawText, vocab: list[str] | None = None
 ) -> tuple[dict[str, dict[str, np.ndarray]], list[str] | None]:
@@ -185,7 +218,7 @@ def encode_corpus(
     # int16 ids when they fit (every TaskSet vocabulary does): half the memory and disk.
     dtype = np.int16 if encoder.vocab_size <= np.iinfo(np.int16).max + 1 else np.int32
     for split, texts in raw.texts.items():
-        seqs = [encoder.encode(t) for t in texts]
+        seqs = _encode_all(encoder, texts)
         keep = [i for i, s in enumerate(seqs) if len(s) > 0]  # an empty text has no patch
         arrays = {
             "tokens": np.concatenate([seqs[i] for i in keep]).astype(dtype),
@@ -444,8 +477,9 @@ def load_text_dataset(
 ) -> TextDataset:
     """A TaskSet text dataset with its four splits, yielding random ``patch_length`` patches.
 
-    ``num_per_valid`` defaults to TaskSet's char-LM value (3000) for ``*bytes`` datasets and the
-    word-LM value (10000) for ``*subwords8k``; text classification passes 3000. ``just_train``
+    ``num_per_valid`` defaults to TaskSet's language-model value (``TEXT_NUM_PER_VALID``: 3000
+    for ``*bytes``, 10000 for ``*subwords8k``); text classification passes 3000
+    (``TEXT_CLASSIFICATION_NUM_PER_VALID``). ``just_train``
     makes all four splits the training split (TaskSet's language models; its text classification
     ignored the flag, so that family passes ``False``). Datasets with labels (IMDB, Amazon) always
     yield them, as TaskSet's pipeline did; ``num_classes`` is ``None`` for the others.
@@ -463,7 +497,7 @@ def load_text_dataset(
         f"{spec.tfds_name}, or give a local copy with `taskset-torch data add-local {name} DIR` "
         "(train.txt and test.txt)",
     )
-    n_valid = spec.num_per_valid if num_per_valid is None else num_per_valid
+    n_valid = TEXT_NUM_PER_VALID[name] if num_per_valid is None else num_per_valid
     source = corpus.source
     sizes = {s: len(v) for s, v in corpus.splits.items()}
     if (source.is_substitute or source.is_stand_in) and 3 * n_valid >= sizes["train"]:

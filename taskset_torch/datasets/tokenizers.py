@@ -35,9 +35,11 @@ class ByteEncoder:
     vocab_size = BYTE_VOCAB_SIZE
 
     def encode(self, text: str) -> np.ndarray:
+        """UTF-8 bytes of ``text`` as ids 1..256 (0 is padding)."""
         return np.frombuffer(text.encode("utf-8"), dtype=np.uint8).astype(np.int32) + 1
 
     def decode(self, ids: Iterable[int]) -> str:
+        """The text of byte ids (padding dropped, invalid UTF-8 replaced)."""
         return bytes(int(i) - 1 for i in ids if int(i) > 0).decode("utf-8", errors="replace")
 
 

@@ -21,12 +21,12 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from taskset_torch.base import check_config
 from taskset_torch.sampling import choice, rng_for, sample_log_int
 from taskset_torch.tasks.base import Batch, Params, TaskFamily
 from taskset_torch.tasks.image_common import (
     ImageTask,
     check_int_list,
-    check_keys,
     check_w_init,
     load_family_images,
 )
@@ -347,7 +347,7 @@ class ConvPoolingFamily(TaskFamily):
         return cfg
 
     def build(self, config: dict[str, Any], name: str = "") -> ConvPoolingTask:
-        check_keys(config, (*_COMMON_KEYS, "pool_type"), self.name)
+        check_config(config, (*_COMMON_KEYS, "pool_type"), f"{self.name} config")
         return ConvPoolingTask(pool_type=config["pool_type"], **_conv_kwargs(config, name))
 
 
@@ -365,5 +365,5 @@ class ConvFCFamily(TaskFamily):
         return cfg
 
     def build(self, config: dict[str, Any], name: str = "") -> ConvFCTask:
-        check_keys(config, (*_COMMON_KEYS, "fc_hidden_units"), self.name)
+        check_config(config, (*_COMMON_KEYS, "fc_hidden_units"), f"{self.name} config")
         return ConvFCTask(fc_hidden_units=config["fc_hidden_units"], **_conv_kwargs(config, name))

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from taskset_torch.base import check_config
 from taskset_torch.sampling import rng_for, sample_log_int
 from taskset_torch.tasks import noise as device_noise
 from taskset_torch.tasks.base import Batch, Params, TaskFamily
@@ -36,7 +37,6 @@ from taskset_torch.tasks.flow_layers import (
 from taskset_torch.tasks.image_common import (
     ImageTask,
     check_int_list,
-    check_keys,
     check_w_init,
     load_family_images,
 )
@@ -273,7 +273,7 @@ def _sample_flow(seed: int, offset: int) -> dict[str, Any]:
 
 
 def _flow_kwargs(config: dict[str, Any], family: str, name: str) -> dict[str, Any]:
-    check_keys(config, _KEYS, family)
+    check_config(config, _KEYS, f"{family} config")
     return {
         "dataset": load_family_images(config["dataset"]),
         "batch_size": config["dataset"][1]["bs"],

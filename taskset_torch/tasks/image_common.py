@@ -8,13 +8,13 @@ from typing import Any
 
 import torch
 
-from taskset_torch.tasks.base import Batch, DataSource, Params, Task
+from taskset_torch.base import DataSource, check_config
+from taskset_torch.tasks.base import Batch, Params, Task
 
 __all__ = [
     "load_family_images",
     "flatten_hwc",
     "ImageTask",
-    "check_keys",
     "check_int_list",
     "check_w_init",
     "CPU_BLOCK_FLOATS",
@@ -27,12 +27,12 @@ __all__ = [
 CPU_BLOCK_FLOATS = 3 << 19
 
 
-def load_family_images(spec: Sequence[Any], center: bool = False):
+def load_family_images(spec: Sequence[Any]):
     """The image dataset of a sampled ``[name, cfg, augmentation]`` spec, loaded as TaskSet did.
 
     TaskSet's `_get_image` never applies ``just_train`` to image tasks, so it is ignored here too;
-    ``num_per_valid`` is the loader's default, TaskSet's sampled-family table. ``center`` maps
-    images to [-1, 1] (some families center by output type instead, in the task).
+    ``num_per_valid`` is the loader's default, TaskSet's sampled-family table. Images stay in
+    [0, 1]: tasks center them (:class:`ImageTask`'s ``center``, or by output type).
     """
     from taskset_torch.datasets import load_image_dataset
 
@@ -41,11 +41,13 @@ def load_family_images(spec: Sequence[Any], center: bool = False):
             f"dataset spec must be [name, {{bs, num_train, ...}}, aug|None], got {spec!r}"
         )
     name, cfg, aug = spec
+    check_config(
+        cfg, ("bs",), "image dataset config", optional=("num_train", "just_train", "num_classes")
+    )
     return load_image_dataset(
         name,
         num_train=cfg.get("num_train"),
         augmentation=aug,
-        center=center,
     )
 
 
@@ -65,15 +67,8 @@ def split_sets(params: Params, block: int) -> list[Params]:
     return [{k: p[j] for k, p in parts.items()} for j in range(count)]
 
 
-def check_keys(config: Any, keys: Sequence[str], family: str) -> None:
-    if not isinstance(config, dict):
-        raise ValueError(f"{family} config must be a dict with keys {list(keys)}, got {config!r}")
-    missing = [k for k in keys if k not in config]
-    if missing:
-        raise ValueError(f"{family} config lacks {missing}; it needs {list(keys)}")
-
-
 def check_int_list(value: Any, field: str, family: str, allow_empty: bool = False) -> list[int]:
+    """``value`` as a list of positive ints (layer widths), else a ValueError naming ``field``."""
     ok = isinstance(value, (list, tuple)) and (allow_empty or len(value) > 0)
     if not ok or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
         empty = "" if allow_empty else "non-empty "
@@ -126,6 +121,7 @@ class ImageTask(Task):
         """The loss of ``n`` parameter sets, all at once: ``[n]``."""
 
     def loss(self, params: Params, batch: Batch) -> torch.Tensor:
+        """:meth:`set_loss` over all sets, in cache-sized blocks of sets on the CPU."""
         n = next(iter(params.values())).shape[0]
         x = batch["image"]
         block = n
@@ -137,10 +133,12 @@ class ImageTask(Task):
 
     @property
     def input_dim(self) -> int:
+        """Pixels times channels of one (possibly cropped) image."""
         c, h, w = self.image_shape
         return c * h * w
 
     def batch(self, split: str, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        """``{"image", "label"}`` of ``batch_size`` examples, centered and flattened as set."""
         b = self.dataset.batch(split, self.batch_size, generator)
         x = b["image"]
         if self.center:
@@ -151,8 +149,10 @@ class ImageTask(Task):
 
     @property
     def data_sources(self) -> tuple[DataSource, ...]:
+        """The image dataset's source."""
         return (self.dataset.source,)
 
     def to(self, device: torch.device | str) -> ImageTask:
+        """Move the dataset to ``device``; returns ``self``."""
         self.dataset = self.dataset.to(device)
         return self

@@ -16,6 +16,8 @@ from typing import Any
 
 import torch
 
+from taskset_torch.base import check_config
+from taskset_torch.datasets.specs import TEXT_NUM_PER_VALID
 from taskset_torch.sampling import choice, rng_for, sample_bool, sample_log_int
 from taskset_torch.tasks.base import Batch, TaskFamily
 from taskset_torch.tasks.layers import linear_cross_entropy
@@ -60,18 +62,12 @@ class RNNLanguageModelTask(RNNSequenceTask):
 
 def _validate_lm_config(config: Any, datasets: tuple[str, ...], family: str) -> None:
     keys = ("embed_dim", "w_init", "vocab_size", "core", "trainable_init", "dataset")
-    if not isinstance(config, dict):
-        raise ValueError(f"{family} config must be a dict with keys {list(keys)}, got {config!r}")
-    missing = [k for k in keys if k not in config]
-    if missing:
-        raise ValueError(f"{family} config lacks {missing}; it needs {list(keys)}")
+    check_config(config, keys, f"{family} config")
     name, cfg = config["dataset"]
     if name not in datasets:
         raise ValueError(f"{family} dataset {name!r} is not one of {list(datasets)}")
     d_keys = ("patch_length", "batch_size", "just_train", "num_train")
-    missing = [k for k in d_keys if k not in cfg]
-    if missing:
-        raise ValueError(f"{family} dataset config lacks {missing}; it needs {list(d_keys)}")
+    check_config(cfg, d_keys, f"{family} dataset config")
 
 
 def build_language_model(
@@ -108,7 +104,6 @@ class _RNNLMFamily(TaskFamily):
     """The char and word LM families differ only in vocabulary, datasets and validation size."""
 
     datasets: tuple[str, ...] = ()
-    num_per_valid: int = 0
 
     @abc.abstractmethod
     def _vocab_size(self, rng: Any) -> int:
@@ -139,7 +134,7 @@ class _RNNLMFamily(TaskFamily):
         _validate_lm_config(config, self.datasets, self.name)
         return build_language_model(
             config,
-            num_per_valid=self.num_per_valid,
+            num_per_valid=TEXT_NUM_PER_VALID[config["dataset"][0]],
             name=name,
             mask_padding=mask_padding,
             dataset=dataset,
@@ -151,7 +146,6 @@ class CharLMFamily(_RNNLMFamily):
 
     name = "char_rnn_language_model_family"
     datasets = CHAR_LM_DATASETS
-    num_per_valid = 3000
 
     def _vocab_size(self, rng: Any) -> int:
         return 256 if sample_bool(rng, 0.8) else sample_log_int(rng, 100, 256)
@@ -165,7 +159,6 @@ class WordLMFamily(_RNNLMFamily):
 
     name = "word_rnn_language_model_family"
     datasets = WORD_LM_DATASETS
-    num_per_valid = 10000
 
     def _vocab_size(self, rng: Any) -> int:
         return sample_log_int(rng, 1000, 30000)

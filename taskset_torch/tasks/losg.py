@@ -19,11 +19,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from taskset_torch.base import DataSource, check_config
 from taskset_torch.datasets.base import check_split
 from taskset_torch.sampling import choice, rng_for, sample_bool, sample_log_float, sample_log_int
 from taskset_torch.tasks import losg_problems as lp
 from taskset_torch.tasks import noise as device_noise
-from taskset_torch.tasks.base import Batch, DataSource, Params, Task, TaskFamily
+from taskset_torch.tasks.base import Batch, Params, Task, TaskFamily
 from taskset_torch.tasks.utils import ACTIVATION_WEIGHTS, sample_activation
 
 __all__ = [
@@ -175,40 +176,50 @@ def sample_losg_config(seed: int) -> list[Any]:
 
 
 # ------------------------------------------------------------------------------------- builders
-def _need(cfg: Any, keys: tuple[str, ...], what: str) -> None:
-    if not isinstance(cfg, dict):
-        raise ValueError(f"{what} config must be a dict with keys {keys}, got {cfg!r}")
-    missing = [k for k in keys if k not in cfg]
-    if missing:
-        raise ValueError(f"{what} config lacks {missing}; it needs {list(keys)}")
+#: The keys of each problem type's sub-config, as TaskSet's samplers write them.
+_KEYS: dict[str, tuple[str, ...]] = {
+    "quadratic": ("dim", "noise_stdev"),
+    "bowl": ("cond", "angle", "noise_stdev"),
+    "optimization_test_problems": ("problem", "noise_stdev"),
+    "norm": ("dim", "norm_power"),
+    "min_max_well": ("dim", "noise_stdev"),
+    "sparse_softmax_regression": ("n_features", "n_classes", "noise_stdev", "bs", "n_samples"),
+    "fully_connected": ("n_features", "n_classes", "activation", "bs", "n_samples", "hidden_sizes"),
+    "dependency_chain": ("dim", "bs", "n_samples"),
+    "outward_snake": ("dim", "bs", "n_samples"),
+    "sum_of_quadratics": ("dim", "bs", "n_samples"),
+    "projection_quadratic": ("dim", "bs", "n_samples"),
+    "sparse_problems": ("base", "zero_probability", "noise_stdev"),
+    "rescale_problems": ("base", "scale"),
+    "log_objective": ("base",),
+}
+
+
+def _need(cfg: Any, key: Any) -> None:
+    """A clear error unless ``key`` is a problem type and ``cfg`` holds exactly its keys."""
+    if not isinstance(key, str) or key not in _KEYS:
+        raise ValueError(f"unknown LOSG problem type {key!r}; valid: {list(LOSG_PROBLEM_TYPES)}")
+    check_config(cfg, _KEYS[key], f"{key} config")
 
 
 def _build_base(key: str, cfg: dict[str, Any], seed: int):
     """(problem, dataset or None, batch size or None) for one non-modifier problem type."""
+    _need(cfg, key)
     if key == "quadratic":
-        _need(cfg, ("dim", "noise_stdev"), key)
         return lp.Quadratic(cfg["dim"], seed, noise_stdev=cfg["noise_stdev"]), None, None
     if key == "bowl":
-        _need(cfg, ("cond", "angle", "noise_stdev"), key)
         return lp.Bowl(cfg["cond"], cfg["angle"], noise_stdev=cfg["noise_stdev"]), None, None
     if key == "optimization_test_problems":
-        _need(cfg, ("problem", "noise_stdev"), key)
         return lp.Problem2D(cfg["problem"], noise_stdev=cfg["noise_stdev"]), None, None
     if key == "norm":
-        _need(cfg, ("dim", "norm_power"), key)
         return lp.Norm(cfg["dim"], seed, norm_power=cfg["norm_power"]), None, None
     if key == "min_max_well":
-        _need(cfg, ("dim", "noise_stdev"), key)
         return lp.MinMaxWell(cfg["dim"], noise_stdev=cfg["noise_stdev"]), None, None
     if key == "sparse_softmax_regression":
-        _need(cfg, ("n_features", "n_classes", "noise_stdev", "bs", "n_samples"), key)
         prob = lp.SparseSoftmaxRegression(cfg["n_features"], cfg["n_classes"], cfg["noise_stdev"])
         data = lp.noisy_parity_class(cfg["n_samples"], seed, n_classes=cfg["n_classes"])
         return prob, data, cfg["bs"]
     if key == "fully_connected":
-        _need(
-            cfg, ("n_features", "n_classes", "activation", "bs", "n_samples", "hidden_sizes"), key
-        )
         if cfg["activation"] not in ACTIVATION_WEIGHTS:
             raise ValueError(
                 f"unknown activation {cfg['activation']!r}; valid: {sorted(ACTIVATION_WEIGHTS)}"
@@ -218,7 +229,6 @@ def _build_base(key: str, cfg: dict[str, Any], seed: int):
         )
         return prob, lp.random_mlp(cfg["n_features"], cfg["n_samples"], seed), cfg["bs"]
     if key in ("dependency_chain", "outward_snake", "sum_of_quadratics", "projection_quadratic"):
-        _need(cfg, ("dim", "bs", "n_samples"), key)
         dim, n = cfg["dim"], cfg["n_samples"]
         if key == "dependency_chain":
             # TaskSet attaches a random_mlp dataset, but the objective never reads it.
@@ -242,7 +252,7 @@ def build_problem(config: Any) -> tuple[lp.Problem, lp.LOSGDataset | None, int |
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or not 0 <= seed < 2**32:
         raise ValueError(f"LOSG random_seed must be an integer in [0, 2**32), got {seed!r}")
     if key in ("sparse_problems", "rescale_problems", "log_objective"):
-        _need(cfg, ("base",), key)
+        _need(cfg, key)
         base_key, base_cfg = cfg["base"]
         if base_key not in MODIFIABLE_PROBLEMS:
             raise ValueError(
@@ -250,10 +260,8 @@ def build_problem(config: Any) -> tuple[lp.Problem, lp.LOSGDataset | None, int |
             )
         base, data, bs = _build_base(base_key, base_cfg, int(seed))
         if key == "sparse_problems":
-            _need(cfg, ("zero_probability", "noise_stdev"), key)
             return lp.SparseProblem(base, cfg["zero_probability"], cfg["noise_stdev"]), data, bs
         if key == "rescale_problems":
-            _need(cfg, ("scale",), key)
             return lp.Rescale(base, cfg["scale"]), data, bs
         return lp.LogObjective(base), data, bs
     return _build_base(key, cfg, int(seed))

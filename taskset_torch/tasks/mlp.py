@@ -6,17 +6,25 @@ from typing import Any
 
 import torch
 
+from taskset_torch.base import check_config
 from taskset_torch.sampling import rng_for, sample_log_int
-from taskset_torch.tasks.base import Batch, DataSource, Params, Task, TaskFamily
-from taskset_torch.tasks.image_common import load_family_images
+from taskset_torch.tasks.base import Batch, Params, TaskFamily
+from taskset_torch.tasks.image_common import ImageTask, load_family_images
 from taskset_torch.tasks.layers import cross_entropy, get_activation, mlp_apply, mlp_params
 from taskset_torch.tasks.utils import sample_activation, sample_image_dataset, sample_initializer
 
 __all__ = ["MLPFamily", "MLPTask"]
 
+_KEYS = ("layer_sizes", "activation", "w_init", "dataset", "center_data")
 
-class MLPTask(Task):
-    """Flatten -> MLP(hidden sizes + [num_classes]) -> mean softmax cross entropy."""
+
+class MLPTask(ImageTask):
+    """Flatten -> MLP(hidden sizes + [num_classes]) -> mean softmax cross entropy.
+
+    Images are flattened in ``[C, H, W]`` order (the other families use TensorFlow's NHWC order;
+    for an MLP the order only permutes the first layer's rows, and keeping it keeps the curves
+    recorded so far). ``center`` maps images to [-1, 1], once per batch.
+    """
 
     def __init__(
         self,
@@ -26,37 +34,24 @@ class MLPTask(Task):
         activation: str,
         w_init: list[Any],
         batch_size: int,
+        center: bool = False,
         name: str = "",
     ):
-        self.name = name
-        self.dataset = dataset
-        self.batch_size = int(batch_size)
-        c, h, w = dataset.image_shape
-        self.sizes = [c * h * w, *hidden, dataset.num_classes]
+        super().__init__(dataset, batch_size, center=center, flatten=False, name=name)
+        self.sizes = [self.input_dim, *hidden, self.num_classes]
         self.activation = get_activation(activation)
         self.w_init = w_init
 
     def init_params(self, generator: torch.Generator) -> Params:
         return mlp_params(self.sizes, self.w_init, generator)
 
-    def loss(self, params: Params, batch: Batch) -> torch.Tensor:
+    def set_loss(self, params: Params, batch: Batch) -> torch.Tensor:
         x = batch["image"].flatten(1)
         logits = mlp_apply(params, x, len(self.sizes) - 1, self.activation)  # [n, B, classes]
         return cross_entropy(logits, batch["label"]).mean(1)
 
-    def batch(self, split: str, generator: torch.Generator) -> dict[str, torch.Tensor]:
-        return self.dataset.batch(split, self.batch_size, generator)
-
-    @property
-    def data_sources(self) -> tuple[DataSource, ...]:
-        return (self.dataset.source,)
-
     def num_params(self) -> int:
         return sum(a * b + b for a, b in zip(self.sizes[:-1], self.sizes[1:]))
-
-    def to(self, device: torch.device | str) -> MLPTask:
-        self.dataset = self.dataset.to(device)
-        return self
 
 
 class MLPFamily(TaskFamily):
@@ -74,11 +69,13 @@ class MLPFamily(TaskFamily):
         }
 
     def build(self, config: dict[str, Any], name: str = "") -> MLPTask:
+        check_config(config, _KEYS, f"{self.name} config")
         return MLPTask(
-            dataset=load_family_images(config["dataset"], center=config["center_data"]),
+            dataset=load_family_images(config["dataset"]),
             hidden=list(config["layer_sizes"]),
             activation=config["activation"],
             w_init=config["w_init"],
             batch_size=config["dataset"][1]["bs"],
+            center=config["center_data"],
             name=name,
         )

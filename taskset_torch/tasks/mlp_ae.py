@@ -6,12 +6,12 @@ from typing import Any
 
 import torch
 
+from taskset_torch.base import check_config
 from taskset_torch.sampling import choice, rng_for, sample_log_int
 from taskset_torch.tasks.base import Batch, Params, TaskFamily
 from taskset_torch.tasks.image_common import (
     ImageTask,
     check_int_list,
-    check_keys,
     check_w_init,
     load_family_images,
 )
@@ -105,7 +105,7 @@ class MLPAEFamily(TaskFamily):
         return cfg
 
     def build(self, config: dict[str, Any], name: str = "") -> MLPAETask:
-        check_keys(config, _KEYS, self.name)
+        check_config(config, _KEYS, f"{self.name} config")
         return MLPAETask(
             dataset=load_family_images(config["dataset"]),
             batch_size=config["dataset"][1]["bs"],

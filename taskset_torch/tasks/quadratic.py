@@ -13,10 +13,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from taskset_torch.base import DataSource, check_config
 from taskset_torch.sampling import rng_for, sample_log_float, sample_log_int
-from taskset_torch.tasks.base import Batch, DataSource, Params, Task, TaskFamily
+from taskset_torch.tasks.base import Batch, Params, Task, TaskFamily
 
 __all__ = ["QuadraticFamily", "QuadraticTask", "sample_matrix_dist", "draw_matrix"]
+
+_KEYS = ("A_dist", "initial_dist", "output_fn", "dims", "seed", "loss_scale")
 
 _MATRIX_DISTS = ("normal", "linspace_eigen", "uniform", "logspace_eigen")
 
@@ -163,4 +166,5 @@ class QuadraticFamily(TaskFamily):
         }
 
     def build(self, config: dict[str, Any], name: str = "") -> QuadraticTask:
+        check_config(config, _KEYS, f"{self.name} config", optional=("noise",))
         return QuadraticTask(config, name=name)

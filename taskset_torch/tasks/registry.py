@@ -36,18 +36,9 @@ FAMILIES: dict[str, str] = {
 }
 
 
-def family_names(available_only: bool = True) -> list[str]:
-    """Registered family names; with ``available_only``, those whose module imports."""
-    if not available_only:
-        return list(FAMILIES)
-    out = []
-    for name in FAMILIES:
-        try:
-            get_family(name)
-        except ImportError:
-            continue
-        out.append(name)
-    return out
+def family_names() -> list[str]:
+    """The names of the twelve sampled families, in registration order."""
+    return list(FAMILIES)
 
 
 def _closest(name: str, options: list[str]) -> str:
@@ -56,6 +47,7 @@ def _closest(name: str, options: list[str]) -> str:
 
 
 def get_family(name: str) -> TaskFamily:
+    """The family registered as ``name`` (e.g. ``"mlp_family"``); a KeyError lists valid names."""
     if name not in FAMILIES:
         raise KeyError(
             f"unknown task family {name!r}.{_closest(name, list(FAMILIES))} "
@@ -93,10 +85,8 @@ def canonical_task_name(name: str, *, check: bool = True) -> str:
     if not check or (parsed and parsed[0] in FAMILIES):
         return name
     prefix = parsed[0] if parsed else None
-    try:
-        from taskset_torch.optimizers import SPACES
-    except ImportError:  # pragma: no cover - the optimizers are part of this package
-        SPACES = {}
+    from taskset_torch.optimizers import SPACES  # only to say what the name is instead
+
     if prefix in SPACES:
         raise KeyError(
             f"{name!r} is an optimizer config of search space {prefix!r}, not a task; tasks are "
@@ -127,7 +117,30 @@ def task_config(name: str) -> Any:
 
 
 def build_task(name: str, config: Any | None = None) -> Task:
-    """The task behind a TaskSet name (its config is sampled, or looked up, unless given)."""
+    """The task behind a TaskSet name: a sampled ``<family>_seed<N>`` or a fixed task.
+
+    Args:
+        name: e.g. ``"mlp_family_seed12"`` or ``"FixedMLP_mnist_ce_128x128x128_relu_bs128"``.
+        config: the config to build instead of the one ``name`` samples (or looks up), e.g. an
+            edited copy of :func:`task_config`'s; its keys are checked.
+
+    Returns:
+        The :class:`~taskset_torch.tasks.base.Task`, named ``name``. Data loads on first use.
+
+    Raises:
+        KeyError: an unknown name (the error says what is valid).
+        ValueError: a config with missing or unknown keys, or bad values.
+
+    Example::
+
+        >>> import torch
+        >>> from taskset_torch.tasks import build_task
+        >>> task = build_task("quadratic_family_seed3")
+        >>> g = torch.Generator().manual_seed(0)
+        >>> params = task.init(2, g)                      # 2 parameter sets (configs), one init
+        >>> task.loss(params, task.batch("train", g)).shape
+        torch.Size([2])
+    """
     from taskset_torch.tasks.fixed import build_fixed_task, is_fixed_task
 
     if is_fixed_task(name):

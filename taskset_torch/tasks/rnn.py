@@ -28,8 +28,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from taskset_torch.base import DataSource, check_config
 from taskset_torch.sampling import choice, sample_bool, sample_linear_int, sample_log_int
-from taskset_torch.tasks.base import DataSource, Params, Task
+from taskset_torch.tasks.base import Params, Task
 from taskset_torch.tasks.layers import get_activation, initialize
 from taskset_torch.tasks.utils import sample_activation, sample_initializer
 
@@ -180,9 +181,7 @@ def validate_rnn_core(core: Any) -> tuple[str, dict[str, Any]]:
     }
     if name not in required:
         raise ValueError(f"unknown RNN core {name!r}; valid: {list(RNN_CORES)}")
-    missing = [k for k in required[name] if k not in args]
-    if missing:
-        raise ValueError(f"{name} core args lack {missing}; they need {list(required[name])}")
+    check_config(args, required[name], f"{name} core args")
     dim = args["core_dim"]
     if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool) or dim < 1:
         raise ValueError(f"core_dim must be a positive int, got {dim!r}")

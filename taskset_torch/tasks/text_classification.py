@@ -17,6 +17,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from taskset_torch.base import check_config
+from taskset_torch.datasets.specs import TEXT_CLASSIFICATION_NUM_PER_VALID
 from taskset_torch.sampling import choice, rng_for, sample_log_int
 from taskset_torch.tasks.base import Batch, TaskFamily
 from taskset_torch.tasks.layers import linear
@@ -66,6 +68,9 @@ class RNNTextClassificationTask(RNNSequenceTask):
         return ce.view(n, b).mean(1)
 
 
+_KEYS = ("embed_dim", "w_init", "dataset", "vocab_size", "core", "trainable_init", "loss_compute")
+
+
 class TextClassificationFamily(TaskFamily):
     name = "rnn_text_classification_family"
 
@@ -88,27 +93,18 @@ class TextClassificationFamily(TaskFamily):
         faithful_dataset: bool = True,
         dataset: Any = None,
     ) -> RNNTextClassificationTask:
-        keys = (
-            "embed_dim",
-            "w_init",
-            "dataset",
-            "vocab_size",
-            "core",
-            "trainable_init",
-            "loss_compute",
-        )
-        if not isinstance(config, dict) or any(k not in config for k in keys):
-            raise ValueError(
-                f"{self.name} config must be a dict with keys {list(keys)}, got {config!r}"
-            )
+        check_config(config, _KEYS, f"{self.name} config")
         key, ds_cfg = config["dataset"]
         if key not in TEXT_CLASSIFICATION_DATASETS:
             raise ValueError(
                 f"{self.name} dataset {key!r} is not one of {list(TEXT_CLASSIFICATION_DATASETS)}"
             )
-        missing = [k for k in ("bs", "num_train", "max_token", "patch_length") if k not in ds_cfg]
-        if missing:
-            raise ValueError(f"{self.name} dataset config lacks {missing}")
+        check_config(
+            ds_cfg,
+            ("bs", "num_train", "max_token", "patch_length"),
+            f"{self.name} dataset config",
+            optional=("just_train",),
+        )
         if faithful_dataset or key.startswith("imdb_reviews/subwords8k"):
             ds_name, num_classes = "imdb_reviews/subwords8k", IMDB_NUM_CLASSES
         else:
@@ -121,7 +117,7 @@ class TextClassificationFamily(TaskFamily):
             dataset_kwargs={
                 "patch_length": ds_cfg["patch_length"],
                 "num_train": ds_cfg["num_train"],
-                "num_per_valid": 3000,
+                "num_per_valid": TEXT_CLASSIFICATION_NUM_PER_VALID,
             },
             batch_size=ds_cfg["bs"],
             embed_dim=config["embed_dim"],

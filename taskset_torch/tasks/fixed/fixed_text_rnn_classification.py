@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from taskset_torch.datasets.specs import TEXT_CLASSIFICATION_NUM_PER_VALID
 from taskset_torch.tasks.fixed._spec import check_spec
 from taskset_torch.tasks.fixed.sonnet_cores import SNT_LINEAR_INIT, sonnet_core
 from taskset_torch.tasks.text_classification import IMDB_NUM_CLASSES, RNNTextClassificationTask
@@ -18,7 +19,7 @@ from taskset_torch.tasks.text_classification import IMDB_NUM_CLASSES, RNNTextCla
 __all__ = ["SPECS", "build"]
 
 _DATASET = "imdb_reviews/subwords8k"
-_NUM_PER_VALID = 3000  # random_slice_text_data's default; imdb_subword passes none
+_NUM_PER_VALID = TEXT_CLASSIFICATION_NUM_PER_VALID  # imdb_subword passes none
 # rnn_classification's default: 10000 > the ~8k subword ids, so the clip never bites on IMDB.
 _VOCAB_SIZE = 10000
 

@@ -16,8 +16,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from taskset_torch.base import DataSource
 from taskset_torch.datasets.synthetic import SequenceTaskData
-from taskset_torch.tasks.base import Batch, DataSource, Params, Task
+from taskset_torch.tasks.base import Batch, Params, Task
 from taskset_torch.tasks.fixed._spec import check_spec
 from taskset_torch.tasks.fixed.sonnet_cores import SNT_LINEAR_INIT, sonnet_core
 from taskset_torch.tasks.layers import initialize, linear

@@ -1,4 +1,9 @@
-"""What a task costs: examples per batch, estimated FLOPs per step, measured seconds per step."""
+"""What a task costs: examples per batch, estimated FLOPs per step, measured seconds per step.
+
+This module sits above both :mod:`taskset_torch.tasks` and :mod:`taskset_torch.training`: the
+measurements run the trainer's own step (:class:`~taskset_torch.training.FlatParams`), so tasks never
+import the trainer.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,14 @@ from typing import Any
 import torch
 
 from taskset_torch.tasks.base import Task
+from taskset_torch.training import FlatParams
 
-__all__ = ["examples_per_batch", "estimated_flops_per_step", "step_seconds"]
+__all__ = [
+    "examples_per_batch",
+    "estimated_flops_per_step",
+    "step_seconds",
+    "counted_flops_per_step",
+]
 
 
 def examples_per_batch(config: Any) -> int:
@@ -34,8 +45,6 @@ def estimated_flops_per_step(task: Task, config: Any) -> float:
 
 def step_seconds(task: Task, steps: int = 3, seed: int = 0) -> float:
     """Measured seconds of one training step (one config: batch, forward, backward)."""
-    from taskset_torch.training import FlatParams
-
     g = torch.Generator().manual_seed(seed)
     fp = FlatParams(task.init(1, g))
     grad = torch.empty_like(fp.flat)
@@ -56,8 +65,6 @@ def counted_flops_per_step(task: Task, seed: int = 0) -> float:
     """
     from torch.utils.flop_counter import FlopCounterMode
 
-    from taskset_torch.training import FlatParams
-
     g = torch.Generator().manual_seed(seed)
     fp = FlatParams(task.init(1, g))
     grad = torch.empty_like(fp.flat)
@@ -65,6 +72,3 @@ def counted_flops_per_step(task: Task, seed: int = 0) -> float:
     with FlopCounterMode(display=False) as counter:
         fp.loss_and_grad(fp.flat, task, batch, grad)
     return float(counter.get_total_flops())
-
-
-__all__.append("counted_flops_per_step")
