@@ -46,13 +46,18 @@ def test_every_family_has_a_reference_file():
 
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_configs_reproduce_taskset(family):
+    """TaskSet's 12 stored configs of the family come back from their seeds: names and sampler,
+    structure, ints and strings exact, floats to 1e-12, and the same JSON text (key order, ints
+    vs floats, nulls). The one reproduction check for every family (tests/data holds the facts)."""
     fam = _family(family)
     ref = load_reference(REFERENCE_FILE[family])
-    assert ref, "empty reference file"
-    for name, (cfg, _sampler) in ref.items():
-        fam_name, seed = name.rsplit("_seed", 1)
-        assert fam_name == fam.name
-        assert_config_equal(fam.sample(int(seed)), cfg, name)
+    assert len(ref) == 12
+    for name, (cfg, sampler) in ref.items():
+        seed = int(name.rsplit("_seed", 1)[1])
+        assert name == f"{fam.name}_seed{seed}" and sampler == fam.name, name
+        got = fam.sample(seed)
+        assert_config_equal(got, cfg, name)
+        assert json.dumps(got) == json.dumps(cfg), name
 
 
 @pytest.mark.parametrize("family", list(FAMILIES))
