@@ -96,7 +96,7 @@ def _cheap_seeds(fam, n: int, pool: int = 40) -> list[int]:
 @functools.cache
 def _cheapest_seeds(family: str) -> tuple[int, ...]:
     """``_cheap_seeds(family, 3)``, computed once per session (building 40 tasks takes seconds)."""
-    return tuple(_cheap_seeds(_family(family), 3))
+    return tuple(_cheap_seeds(get_family(family), 3))
 
 
 @pytest.mark.parametrize("family", list(FAMILIES))
@@ -149,7 +149,7 @@ def _adam_before_after(fam, seed: int, steps: int) -> tuple[float, float]:
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_a_few_adam_steps_lower_the_training_loss(family):
     """The default-suite trainability check: the cheapest task, 30 steps of a sane Adam."""
-    fam = _family(family)
+    fam = get_family(family)
     seed = _cheapest_seeds(family)[0]
     before, after = _adam_before_after(fam, seed, steps=30)
     assert after < before, f"{family}_seed{seed}: training loss {before} -> {after}"
