@@ -19,6 +19,8 @@ __all__ = ["FoldResult", "CrossValidation", "cross_validate", "evaluate_hparam_l
 
 @dataclass(frozen=True)
 class FoldResult:
+    """One task split's list (learned on ``split.train``) and its evaluation on ``split.test``."""
+
     split: TaskSplit
     hlist: HParamList
     evaluation: ListEvaluation
@@ -70,6 +72,7 @@ class CrossValidation:
         return pool_evaluations([f.evaluation for f in self.folds], n_boot=n_boot, ci=ci, seed=seed)
 
     def to_dict(self, *, n_boot: int = 1000, ci: float = 0.95, seed: int = 0) -> dict[str, Any]:
+        """JSON-able: the pooled evaluation, the per-k summary and each fold's tasks and list."""
         return {
             "learn_split": self.learn_split,
             "report_split": self.report_split,
@@ -109,6 +112,14 @@ def cross_validate(
     tasks (``report_split``, which must differ). Normalization is per task, so scores are
     computed once. ``length`` defaults to ``max(ks)``; lists shorter than a k (a pool smaller
     than k) are an error.
+
+    Example:
+        >>> from hparam_lists import cross_validate, kfold_splits
+        >>> from hparam_lists.synthetic import synthetic_curves
+        >>> curves = synthetic_curves(n_tasks=8, n_configs=50, seed=0)
+        >>> cv = cross_validate(curves, kfold_splits(curves.tasks, 4, seed=0), n_boot=50)
+        >>> len(cv.folds), [int(k) for k in cv.pooled(n_boot=50).ks]
+        (4, [1, 3, 10])
     """
     check_report_split(learn_split, report_split)
     if not splits:

@@ -322,9 +322,31 @@ def evaluate_list(
 ) -> ListEvaluation:
     """Evaluate a list (config names or column indices, in order) on ``scores``' tasks.
 
-    ``scores`` should be reported-split scores of held-out tasks; the random-search pool is all of
-    its configs, so every score must be present (see :meth:`Scores.complete`). ``counts``
-    (``[n_boot, task]`` bootstrap weights) lets several lists share one bootstrap.
+    Per k: the mean over tasks of the list's best normalized loss among its first k entries,
+    the same for k random configs (exact expectation), and the speedup (random trials needed
+    to match the list), with bootstrap intervals over tasks.
+
+    Args:
+        scores: reported-split scores of held-out tasks; the random-search pool is all of its
+            configs, so every score must be present (see :meth:`Scores.complete`).
+        entries: the list's config names (or column indices of ``scores``), in order.
+        ks: list lengths to report (default: 1, 2, 3, 5, 10, ... up to the list's length).
+        n_boot, ci, seed: bootstrap samples over tasks, interval level and its seed.
+        counts: ``[n_boot, task]`` bootstrap weights, so several lists share one bootstrap.
+
+    Returns:
+        A :class:`ListEvaluation` (``to_dict()`` gives one JSON record per k).
+
+    Example: learn a list on 6 tasks, evaluate it on the other 2.
+
+        >>> from hparam_lists import compute_scores, evaluate_list, learn_list
+        >>> from hparam_lists.synthetic import synthetic_curves
+        >>> curves = synthetic_curves(n_tasks=8, n_configs=50, seed=0)
+        >>> hlist = learn_list(curves, tasks=curves.tasks[:6], length=5)
+        >>> held_out = compute_scores(curves.select_tasks(curves.tasks[6:]), "valid_outer")
+        >>> ev = evaluate_list(held_out, hlist.names, ks=[1, 5], n_boot=100)
+        >>> ev.ks.tolist(), bool(ev.list_loss[0] < ev.random_loss[0])
+        ([1, 5], True)
     """
     scores.require_complete()
     cols = _list_columns(scores, entries)
@@ -382,6 +404,7 @@ class Comparison:
     dropped_tasks: tuple[str, ...]
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-able: the tasks and pool, each list's records per k, and the paired differences."""
         first = next(iter(self.evaluations.values()))
         return {
             "tasks": list(first.tasks),

@@ -261,10 +261,12 @@ class Scores:
 
     @property
     def n_tasks(self) -> int:
+        """Number of tasks (rows of ``values``)."""
         return self.values.shape[0]
 
     @property
     def n_configs(self) -> int:
+        """Number of configs (the last axis of ``values``)."""
         return self.values.shape[2]
 
     def matrix(self) -> np.ndarray:
@@ -288,6 +290,7 @@ class Scores:
         return np.array([index[n] for n in names], dtype=np.int64)
 
     def select_tasks(self, tasks: Iterable[str]) -> Scores:
+        """These tasks' scores, in the given order; KeyError naming tasks not scored here."""
         tasks = list(tasks)
         index = {t: i for i, t in enumerate(self.tasks)}
         unknown = [t for t in tasks if t not in index]
@@ -304,6 +307,7 @@ class Scores:
         )
 
     def select_configs(self, names: Iterable[str]) -> Scores:
+        """These configs' columns, in the given order; KeyError naming configs not scored here."""
         names = list(names)
         cols = self.config_index(names)
         return replace(self, values=self.values[:, :, cols], config_names=tuple(names))

@@ -81,12 +81,16 @@ class Method(abc.ABC):
     adaptive: bool = False
 
     def plan(self, k: int, seed: int) -> list[Spec]:
+        """The first ``k`` trials' optimizer specs for ``seed`` (non-adaptive methods)."""
         raise NotImplementedError
 
     def session(self, k: int, seed: int) -> Any:
+        """A per-seed object that proposes one trial at a time and is told each result
+        (adaptive methods)."""
         raise NotImplementedError
 
     def describe(self) -> str:
+        """How the method is named in results and reports."""
         return self.name
 
 

@@ -90,6 +90,7 @@ class PreActResNet(nn.Module):
         self.head = nn.Linear(cin, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits ``[batch, num_classes]`` of images ``[batch, 3, H, W]``."""
         out = F.relu(self.bn(self.blocks(self.stem(x))))
         return self.head(out.mean(dim=(2, 3)))
 
@@ -110,6 +111,7 @@ class DecoderLM(nn.Module):
         nn.init.normal_(self.pos, std=0.02)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Next-token logits ``[batch, t, vocab]`` of tokens ``[batch, t]`` (t <= context)."""
         t = tokens.shape[1]
         mask = nn.Transformer.generate_square_subsequent_mask(t, device=tokens.device)
         h = self.embed(tokens) + self.pos[:t]
@@ -277,9 +279,11 @@ class _Problem:
 
     @property
     def data_source(self) -> str:
+        """Where the problem's data came from (real dataset or a named substitute)."""
         return self._data().source  # type: ignore[attr-defined]
 
     def describe(self) -> dict[str, Any]:
+        """JSON-able: the problem, its scale and settings, and its data source."""
         return {"problem": self.name, "scale": self.scale, **self.config, "data": self.data_source}
 
     def __getstate__(self) -> dict[str, Any]:  # picklable for Ray workers (data reloads there)

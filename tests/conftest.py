@@ -1,21 +1,53 @@
-"""Shared fixtures: where the read-only reference material lives (skip cleanly when absent)."""
+"""Shared fixtures and the reference facts the tests compare against (vendored in tests/data)."""
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
-REFERENCE_CONFIGS = SHARED / "reference" / "configs"
+#: TaskSet's stored configs, fixed task names and the published list's digest (see data/README.md).
+REFERENCE_FILE = Path(__file__).resolve().parent / "data" / "taskset_reference.json"
+
+
+@functools.cache
+def _reference() -> dict:
+    return json.loads(REFERENCE_FILE.read_text())
 
 
 def load_reference(filename: str) -> dict:
-    path = REFERENCE_CONFIGS / filename
-    if not path.exists():
-        pytest.skip(f"reference configs not available at {path}")
-    return json.loads(path.read_text())
+    """TaskSet's stored entries of one config file, e.g. ``"mlp_family.json"``: {name: [cfg, sampler]}.
+
+    A fresh copy each call, so a test may change what it gets.
+    """
+    configs = _reference()["configs"]
+    stem = filename.removesuffix(".json")
+    if stem not in configs:
+        raise KeyError(f"no reference configs {filename!r}; known: {', '.join(sorted(configs))}")
+    return json.loads(json.dumps(configs[stem]))
+
+
+def reference_task_names() -> list[str]:
+    """TaskSet's fixed task names and family names, in the order of the released list."""
+    return list(_reference()["fixed_task_names"])
+
+
+def reference_opt_list_sha256() -> str:
+    """SHA-256 of the published opt_list's configs and source (make_reference_sample.py)."""
+    return _reference()["opt_list_sha256"]
+
+
+def opt_list_digest(lst: dict) -> str:
+    """The digest ``reference_opt_list_sha256`` holds, of a list file's parsed JSON."""
+    path = REFERENCE_FILE.with_name("make_reference_sample.py")
+    spec = importlib.util.spec_from_file_location("make_reference_sample", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.opt_list_digest(lst)
 
 
 def assert_config_equal(got, want, path: str = "") -> None:

@@ -100,6 +100,7 @@ def test_generate_writes_curves_and_skips_finished_units(tmp_path, capsys):
     assert {p: p.stat().st_mtime_ns for p in store_dir.rglob("*.npz")} == mtimes
 
 
+@pytest.mark.slow  # two 1000-step runs and an interpreter start: ~10 s on a quiet 2-core CPU
 def test_generate_killed_with_sigkill_resumes_without_loss_or_duplicates(tmp_path):
     """kill -9 in the middle of `generate`, run it again: the store equals an uninterrupted run's,
     every unit once, no temp file left."""

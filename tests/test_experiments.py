@@ -1,7 +1,14 @@
-"""The one-command scripts users run: paper figures from a store and from TaskSet's JSON layout."""
+"""The one-command scripts users run: paper figures from a store and from TaskSet's JSON layout.
+
+Every run names its inputs (including where the transfer results are read), so what each test
+expects to be written does not depend on what else the checkout holds. The figure runs call the
+script's ``main`` in this process; one run goes through the script as users start it.
+"""
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import json
 import subprocess
 import sys
@@ -56,19 +63,68 @@ def store(tmp_path_factory):
     return root
 
 
+SCRIPT = REPO / "experiments" / "paper_figures.py"
+
+
 def _run(*args: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, str(REPO / "experiments" / "paper_figures.py"), *args]
+    cmd = [sys.executable, str(SCRIPT), *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=REPO)
 
 
-def test_paper_figures_from_a_store_writes_every_figure_and_its_numbers(store, tmp_path):
+@functools.cache
+def _script():
+    spec = importlib.util.spec_from_file_location("paper_figures", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _figures(capsys, *args: str) -> str:
+    """Run the script's main in this process (no interpreter start-up); its stdout."""
+    _script().main(list(args))
+    return capsys.readouterr().out
+
+
+def _written(out: Path) -> set[str]:
+    return {p.stem for p in out.glob("*.png")}
+
+
+@pytest.fixture
+def transfer_results(tmp_path):
+    """Results of experiments/transfer.py for one toy problem: 2 methods x 2 seeds x 3 trials."""
+    root = tmp_path / "transfer"
+    (root / "toy").mkdir(parents=True)
+    rows = ["method,seed,trial,loss,best_so_far"]
+    for method, base in (("opt_list", 1.0), ("random", 2.0)):
+        for seed in (0, 1):
+            for trial in range(3):
+                best = base - 0.25 * trial - 0.5 * seed
+                rows.append(f"{method},{seed},{trial},{best},{best}")
+    (root / "toy" / "trials.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def test_paper_figures_from_a_store_writes_every_figure_and_its_numbers(
+    store, tmp_path, transfer_results, capsys
+):
     out = tmp_path / "figs"
-    done = _run("--out", str(out), "--store", str(store), "--n-boot", "20", "--repeats", "2")
-    assert done.returncode == 0, done.stderr
+    args = ["--out", str(out), "--store", str(store), "--n-boot", "20", "--repeats", "2"]
+    printed = _figures(capsys, *args, "--transfer-results", str(transfer_results))
+    assert "skipped" not in printed
+    assert _written(out) == {*FIGURES, "transfer"}
     for stem in FIGURES:
         assert (out / f"{stem}.png").stat().st_size > 10_000, stem
         numbers = json.loads((out / f"{stem}.json").read_text())
         assert numbers["source"] == f"store {store} (8 tasks)", stem
+    transfer = json.loads((out / "transfer.json").read_text())
+    # mean over the two seeds of the best loss so far, per trial
+    assert transfer == {
+        "source": str(transfer_results),
+        "toy": {"opt_list": [0.75, 0.5, 0.25], "random": [1.75, 1.5, 1.25]},
+    }
+    numbers = json.loads((out / "numbers.json").read_text())
+    assert set(numbers) == {"source", "norm_ref", *FIGURES, "transfer"}
+    assert numbers["source"] == f"store {store} (8 tasks)" and numbers["norm_ref"] == "auto"
     spaces = json.loads((out / "search_spaces.json").read_text())
     assert set(spaces) == {"source", "nadamw_grid", "adam1p_wide_grid"}
     per_k = spaces["nadamw_grid"]["pooled"]["per_k"]
@@ -85,7 +141,9 @@ def test_paper_figures_from_a_store_writes_every_figure_and_its_numbers(store, t
     assert len(sim["tasks"]) == 8 and 0 < sum(sim["explained_variance"]) <= 1 + 1e-9
 
 
-def test_paper_figures_from_taskset_json_layout(tmp_path):
+# list_hparams draws a flat hyperparameter of this toy layout: matplotlib widens the axis itself
+@pytest.mark.filterwarnings("ignore:Attempting to set identical low and high ylims")
+def test_paper_figures_from_taskset_json_layout(tmp_path, capsys):
     # a small directory in the real extract's layout (see hparam_lists.importers)
     rng = np.random.default_rng(0)
     src = tmp_path / "real"
@@ -113,8 +171,12 @@ def test_paper_figures_from_taskset_json_layout(tmp_path):
             )
         (src / f"FixedTextRNNClassification_imdb_task{t}_bs64.json").write_text(json.dumps(rows))
     out = tmp_path / "figs"
-    done = _run("--out", str(out), "--taskset-json", str(src), "--n-boot", "20", "--repeats", "2")
-    assert done.returncode == 0, done.stderr
+    args = ["--out", str(out), "--taskset-json", str(src), "--n-boot", "20", "--repeats", "2"]
+    printed = _figures(capsys, *args, "--transfer-results", str(tmp_path / "no_transfer"))
+    # one kind of task (no family to leave out), no store (no census), no transfer results
+    assert "family_generalization skipped: the curves hold one family" in printed
+    assert "transfer skipped" in printed
+    assert _written(out) == set(FIGURES) - {"family_generalization", "task_census"}
     assert (out / "search_spaces.png").stat().st_size > 10_000
     spaces = json.loads((out / "search_spaces.json").read_text())
     assert spaces["source"].startswith("TaskSet's real curves (4 tasks x 12 adam8p)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 
 import pytest
@@ -34,13 +35,18 @@ def test_every_family_has_a_reference_file():
 
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_configs_reproduce_taskset(family):
+    """TaskSet's 12 stored configs of the family come back from their seeds: names and sampler,
+    structure, ints and strings exact, floats to 1e-12, and the same JSON text (key order, ints
+    vs floats, nulls). The one reproduction check for every family (tests/data holds the facts)."""
     fam = get_family(family)
     ref = load_reference(REFERENCE_FILE[family])
-    assert ref, "empty reference file"
-    for name, (cfg, _sampler) in ref.items():
-        fam_name, seed = name.rsplit("_seed", 1)
-        assert fam_name == fam.name
-        assert_config_equal(fam.sample(int(seed)), cfg, name)
+    assert len(ref) == 12
+    for name, (cfg, sampler) in ref.items():
+        seed = int(name.rsplit("_seed", 1)[1])
+        assert name == f"{fam.name}_seed{seed}" and sampler == fam.name, name
+        got = fam.sample(seed)
+        assert_config_equal(got, cfg, name)
+        assert json.dumps(got) == json.dumps(cfg), name
 
 
 @pytest.mark.parametrize("family", list(FAMILIES))
@@ -75,10 +81,16 @@ def _cheap_seeds(fam, n: int, pool: int = 40) -> list[int]:
     return chosen
 
 
+@functools.cache
+def _cheapest_seeds(family: str) -> tuple[int, ...]:
+    """``_cheap_seeds(family, 3)``, computed once per session (building 40 tasks takes seconds)."""
+    return tuple(_cheap_seeds(get_family(family), 3))
+
+
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_vectorized_equals_per_config(family):
     fam = get_family(family)
-    seed = _cheap_seeds(fam, 1)[0]
+    seed = _cheapest_seeds(family)[0]
     task = fam.build(fam.sample(seed), name=f"{family}_seed{seed}")
     g = torch.Generator().manual_seed(0)
     k = 3
@@ -106,24 +118,39 @@ def _mean_train_loss(task, params, n: int = 10) -> float:
         return sum(float(task.loss(params, task.batch("train", eg))) for _ in range(n)) / n
 
 
+def _adam_before_after(fam, seed: int, steps: int) -> tuple[float, float]:
+    """Mean training loss of the family's task ``seed`` before and after ``steps`` of Adam(1e-3)."""
+    task = fam.build(fam.sample(seed), name=f"{fam.name}_seed{seed}")
+    g = torch.Generator().manual_seed(seed)
+    fp = FlatParams(task.init(1, g))
+    leaf = fp.flat.clone().requires_grad_(True)
+    opt = torch.optim.Adam([leaf], lr=1e-3)
+
+    before = _mean_train_loss(task, fp.views(leaf))
+    for _ in range(steps):
+        opt.zero_grad()
+        task.loss(fp.views(leaf), task.batch("train", g)).sum().backward()
+        opt.step()
+    return before, _mean_train_loss(task, fp.views(leaf))
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_a_few_adam_steps_lower_the_training_loss(family):
+    """The default-suite trainability check: the cheapest task, 30 steps of a sane Adam."""
+    fam = get_family(family)
+    seed = _cheapest_seeds(family)[0]
+    before, after = _adam_before_after(fam, seed, steps=30)
+    assert after < before, f"{family}_seed{seed}: training loss {before} -> {after}"
+
+
+@pytest.mark.slow  # 3 tasks x 200 steps: up to a minute for the word LM
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_a_sane_adam_lowers_the_training_loss(family):
     fam = get_family(family)
-    seeds = _cheap_seeds(fam, 3)
+    seeds = _cheapest_seeds(family)
     improved = 0
     for seed in seeds:
-        task = fam.build(fam.sample(seed), name=f"{family}_seed{seed}")
-        g = torch.Generator().manual_seed(seed)
-        fp = FlatParams(task.init(1, g))
-        leaf = fp.flat.clone().requires_grad_(True)
-        opt = torch.optim.Adam([leaf], lr=1e-3)
-
-        before = _mean_train_loss(task, fp.views(leaf))
-        for _ in range(200):
-            opt.zero_grad()
-            task.loss(fp.views(leaf), task.batch("train", g)).sum().backward()
-            opt.step()
-        after = _mean_train_loss(task, fp.views(leaf))
+        before, after = _adam_before_after(fam, seed, steps=200)
         improved += after < before
     assert improved >= 2, f"Adam lowered the loss on only {improved} of seeds {seeds}"
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,8 +15,7 @@ from taskset_torch.tasks.language_model import CharLMFamily, WordLMFamily
 from taskset_torch.tasks.losg import LOSG_PROBLEM_TYPES, LOSGFamily, sample_losg_config
 from taskset_torch.tasks.rnn import rnn_core_apply, rnn_core_params
 from taskset_torch.tasks.text_classification import TextClassificationFamily
-
-REF = Path(__file__).resolve().parents[2] / "shared" / "reference" / "configs"
+from tests.conftest import load_reference
 
 FAMILIES = {
     "char_rnn_language_model": CharLMFamily(),
@@ -54,33 +52,8 @@ EXTRA_LOSG = {
 }
 
 
-def _close(a, b) -> bool:
-    """Structure, ints and strings exact; floats within 1e-12 relative."""
-    if isinstance(a, float) or isinstance(b, float):
-        return type(a) is type(b) and abs(a - b) <= 1e-12 * max(abs(a), abs(b))
-    if isinstance(a, dict):
-        return isinstance(b, dict) and list(a) == list(b) and all(_close(a[k], b[k]) for k in a)
-    if isinstance(a, list):
-        return isinstance(b, list) and len(a) == len(b) and all(map(_close, a, b))
-    return type(a) is type(b) and a == b
-
-
 # ------------------------------------------------------------------------------------- samplers
-@pytest.mark.parametrize("file", sorted(FAMILIES))
-def test_reference_configs_reproduce(file):
-    path = REF / f"{file}.json"
-    if not path.exists():
-        pytest.skip(f"{path} not available")
-    fam = FAMILIES[file]
-    stored = json.loads(path.read_text())
-    assert len(stored) == 12
-    for name, (cfg, sampler) in stored.items():
-        assert sampler == fam.name
-        seed = int(name.rsplit("_seed", 1)[1])
-        assert name == f"{fam.name}_seed{seed}"
-        got = fam.sample(seed)
-        assert _close(got, cfg), (name, got, cfg)
-        assert json.dumps(got) == json.dumps(cfg)  # key order and float repr too
+# TaskSet's 12 stored configs of each family: test_families.test_configs_reproduce_taskset.
 
 
 @pytest.mark.parametrize("seed", sorted(EXTRA_LOSG))
@@ -92,9 +65,7 @@ def test_losg_types_cover_all_14_and_stored_entries_cover_them():
     assert len(LOSG_PROBLEM_TYPES) == 14 and list(LOSG_PROBLEM_TYPES) == sorted(LOSG_PROBLEM_TYPES)
     keys = {json.loads(v)[0] for v in EXTRA_LOSG.values()}
     assert keys <= set(LOSG_PROBLEM_TYPES)
-    if not (REF / "losg_tasks_family.json").exists():
-        pytest.skip("reference configs absent: coverage of all 14 types not checkable")
-    keys |= {c[0][0] for c in json.loads((REF / "losg_tasks_family.json").read_text()).values()}
+    keys |= {c[0][0] for c in load_reference("losg_tasks_family.json").values()}
     assert keys == set(LOSG_PROBLEM_TYPES)
 
 
@@ -410,11 +381,9 @@ def test_adam_fits_a_predictable_sequence():
 
 # ------------------------------------------------------------------------------------------ LOSG
 def _losg_configs() -> dict[str, list]:
-    """Every stored LOSG config available here: all 14 problem types."""
+    """Every stored LOSG config here (the extras and the 12 reference ones): all 14 problem types."""
     cfgs = {f"seed{s}": json.loads(v) for s, v in EXTRA_LOSG.items()}
-    path = REF / "losg_tasks_family.json"
-    if path.exists():
-        cfgs.update({k: v[0] for k, v in json.loads(path.read_text()).items()})
+    cfgs.update({k: v[0] for k, v in load_reference("losg_tasks_family.json").items()})
     return cfgs
 
 

@@ -24,7 +24,7 @@ from taskset_torch.tasks.norm_layers import (
     layer_norm,
 )
 from taskset_torch.tasks.registry import build_task, task_config
-from tests.conftest import SHARED
+from tests.conftest import reference_task_names
 
 MY_KINDS = {
     "fixed_2d": 8,
@@ -53,11 +53,7 @@ _PREFIX_KIND = [
 
 
 def _reference_names() -> list[str]:
-    path = SHARED / "reference" / "fixed_task_names.txt"
-    if not path.exists():
-        pytest.skip(f"{path} not available")
-    names = [n.strip() for n in path.read_text().splitlines() if n.strip()]
-    return [n for n in names if not n.endswith("_family")]
+    return [n for n in reference_task_names() if not n.endswith("_family")]
 
 
 def test_every_taskset_name_of_these_kinds_resolves():

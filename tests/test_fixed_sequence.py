@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import re
-from pathlib import Path
 
 import pytest
 import torch
@@ -17,8 +16,8 @@ from taskset_torch.tasks.fixed import synthetic_sequence as syn
 from taskset_torch.tasks.fixed.sonnet_cores import TRUNC_STD, sonnet_core
 from taskset_torch.tasks.registry import build_task, task_config
 from taskset_torch.tasks.rnn import rnn_core_apply
+from tests.conftest import reference_task_names
 
-NAMES_FILE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "fixed_task_names.txt"
 PREFIXES = {
     "fixed_text_rnn_classification": ("FixedTextRNNClassification_",),
     "synthetic_sequence": ("Associative_", "Copy_"),
@@ -48,10 +47,8 @@ class FakeText:
 
 
 def _reference_names(kind: str) -> list[str]:
-    if not NAMES_FILE.exists():
-        pytest.skip(f"{NAMES_FILE} not available")
-    lines = [n.strip() for n in NAMES_FILE.read_text().splitlines()]
-    return [n for n in lines if n.startswith(PREFIXES[kind]) and not n.endswith("_family")]
+    names = reference_task_names()
+    return [n for n in names if n.startswith(PREFIXES[kind]) and not n.endswith("_family")]
 
 
 def _grads(task, params, batch):
