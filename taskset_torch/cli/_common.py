@@ -22,6 +22,7 @@ __all__ = [
 
 
 def print_json(obj: object) -> None:
+    """Print ``obj`` as indented JSON on stdout (keys in their order)."""
     print(json.dumps(obj, indent=1, sort_keys=False))
 
 
