@@ -1,11 +1,11 @@
-"""tasks.summary.describe_task: the row `taskset-torch tasks` prints for a task."""
+"""task_summary.describe_task: the row `taskset-torch tasks` prints for a task."""
 
 from __future__ import annotations
 
 import pytest
 
+from taskset_torch.task_summary import describe_task
 from taskset_torch.tasks.registry import build_task
-from taskset_torch.tasks.summary import describe_task
 
 
 def test_describe_task_sampled_and_fixed():

@@ -20,9 +20,9 @@ def _cmd_config(args: argparse.Namespace) -> None:
 
 
 def _cmd_tasks(args: argparse.Namespace) -> None:
+    from taskset_torch.task_summary import describe_task
     from taskset_torch.tasks.fixed import fixed_task_names, is_fixed_task
     from taskset_torch.tasks.registry import family_names
-    from taskset_torch.tasks.summary import describe_task
 
     kind = getattr(args, "kind", None)
     everything = not args.family and not args.tasks
