@@ -100,9 +100,9 @@ def _worker_init(env: dict[str, str]) -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when a worker stops
-    from taskset_torch.cli import _apply_data_env
+    from taskset_torch.cli.data import apply_data_env
 
-    _apply_data_env()
+    apply_data_env()
 
 
 def _suite_order(tasks: list[str], cost: dict[str, float]) -> list[str]:
@@ -191,9 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.update(env)
     import torch
 
-    from taskset_torch.cli import _apply_data_env
+    from taskset_torch.cli.data import apply_data_env
 
-    _apply_data_env()  # the reporting below reads the stores under the same data settings
+    apply_data_env()  # the reporting below reads the stores under the same data settings
 
     from taskset_torch.suite import SuiteSpec, _ranges, pack_suite, read_spec
 

@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from hparam_lists.evaluate import ListEvaluation, TaskSplit, evaluate_list, pool_evaluations
+from hparam_lists.evaluate import (
+    Comparison,
+    ListEvaluation,
+    TaskSplit,
+    compare_lists,
+    evaluate_list,
+    pool_evaluations,
+)
 from hparam_lists.greedy import ListObjective, get_objective
 from hparam_lists.lists import HParamList, check_list_fits, learn_list_from_scores
-from hparam_lists.normalize import check_report_split, compute_scores
+from hparam_lists.normalize import Scores, check_report_split, compute_scores
 from taskset_torch.curves import Curves
 
-__all__ = ["FoldResult", "CrossValidation", "cross_validate", "evaluate_hparam_list"]
+__all__ = [
+    "FoldResult",
+    "CrossValidation",
+    "cross_validate",
+    "evaluate_hparam_list",
+    "compare_hparam_lists",
+]
 
 
 @dataclass(frozen=True)
@@ -197,3 +210,58 @@ def evaluate_hparam_list(
         names = names[: max(ks)]  # entries after the largest k need no curves
     evaluation = evaluate_list(scores, names, ks=ks, n_boot=n_boot, ci=ci, seed=seed)
     return evaluation, tuple(t for t in curves.tasks if t in learned_on)
+
+
+def compare_hparam_lists(
+    curves: Curves,
+    lists: Mapping[str, HParamList],
+    *,
+    report_split: str = "valid_outer",
+    score: str = "mean",
+    replicas: str = "mean",
+    norm_ref: str = "auto",
+    ks: Sequence[int] | None = None,
+    n_boot: int = 1000,
+    ci: float = 0.95,
+    seed: int = 0,
+) -> tuple[Comparison, Scores, tuple[str, ...]]:
+    """Compare stored lists (name -> list) on the tasks of ``curves`` that none was learned on.
+
+    Every list must fit the curves (same space and hyperparameters) and none may have been learned
+    on ``report_split``. The held-out tasks are scored once and the lists compared on them with
+    :func:`~hparam_lists.evaluate.compare_lists` (the first list is the reference of the paired
+    differences). Returns the comparison, the scores it used (their ``norm_ref`` and
+    ``step0_tasks`` say how losses were normalized) and the tasks left out because some list was
+    learned on them (sorted). A ValueError when every task was used to learn some list.
+
+    Example::
+
+        comparison, scores, excluded = compare_hparam_lists(
+            curves, {"mine": load_list("my_list.json"), "opt_list": load_list("opt_list")}
+        )
+        comparison.to_dict()["difference_vs_first"]["opt_list"]
+    """
+    for name, hlist in lists.items():
+        check_list_fits(hlist, curves, what=f"list {name}")
+    learned_on = {t for h in lists.values() for t in h.provenance.get("tasks", [])}
+    held = [t for t in curves.tasks if t not in learned_on]
+    if not held:
+        raise ValueError(
+            "every task of the curves was used to learn one of the lists; compare on held-out "
+            "tasks (curves of tasks no list was learned on, chosen with --tasks)"
+        )
+    for hlist in lists.values():
+        if "split" in hlist.provenance:
+            check_report_split(hlist.provenance["split"], report_split)
+    scores = compute_scores(
+        curves.select_tasks(held), report_split, score=score, replicas=replicas, norm_ref=norm_ref
+    )
+    comparison = compare_lists(
+        scores,
+        {name: [n for n in h.names if n is not None] for name, h in lists.items()},
+        ks=ks,
+        n_boot=n_boot,
+        ci=ci,
+        seed=seed,
+    )
+    return comparison, scores, tuple(sorted(learned_on & set(curves.tasks)))

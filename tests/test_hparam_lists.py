@@ -433,3 +433,21 @@ def test_evaluate_hparam_list_holds_out_learned_tasks_and_guards_the_split():
         evaluate_hparam_list(curves, hlist, report_split="valid_inner")
     with pytest.raises(ValueError, match="every task"):
         evaluate_hparam_list(curves.select_tasks(curves.tasks[:4]), hlist)
+
+
+def test_compare_hparam_lists_uses_only_tasks_no_list_was_learned_on():
+    from hparam_lists.crossval import compare_hparam_lists
+    from hparam_lists.lists import learn_list
+
+    curves = synthetic_curves(7, 30, n_steps=5, seed=13)
+    a = learn_list(curves, tasks=curves.tasks[:2], length=10)
+    b = learn_list(curves, tasks=curves.tasks[2:4], length=10)
+    comp, scores, excluded = compare_hparam_lists(curves, {"a": a, "b": b}, ks=[1, 3], n_boot=20)
+    assert excluded == tuple(sorted(curves.tasks[:4]))
+    assert scores.tasks == curves.tasks[4:] and comp.evaluations["a"].tasks == curves.tasks[4:]
+    want = compare_lists(scores, {"a": list(a.names), "b": list(b.names)}, ks=[1, 3], n_boot=20)
+    np.testing.assert_allclose(comp.difference["b"][0], want.difference["b"][0])
+    with pytest.raises(ValueError, match="every task of the curves was used to learn"):
+        compare_hparam_lists(curves.select_tasks(curves.tasks[:4]), {"a": a, "b": b})
+    with pytest.raises(ValueError, match="different split"):
+        compare_hparam_lists(curves, {"a": a}, report_split="valid_inner")
