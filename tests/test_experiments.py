@@ -185,3 +185,31 @@ def test_paper_figures_from_taskset_json_layout(tmp_path, capsys):
 def test_paper_figures_says_what_is_missing(tmp_path):
     done = _run("--out", str(tmp_path), "--suite", "no-such-suite")
     assert done.returncode != 0 and "unknown suite 'no-such-suite'" in done.stderr
+
+
+def test_science_check_reports_every_number_on_the_shipped_suite(capsys):
+    """experiments/science_check.py on the shipped mini suite: k-fold and leave-one-family-out
+    rows at k = 1, 3, 10 for each asked space, intervals around every value, one JSON line."""
+    path = Path(__file__).resolve().parents[1] / "experiments" / "science_check.py"
+    spec = importlib.util.spec_from_file_location("science_check", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert (
+        module.main(
+            ["--suite", "taskset-torch-mini", "--n-boot", "20", "--spaces", "adam8p_wide_grid"]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "k-fold: learned list" in out and "leave-family-out: list" in out
+    result = json.loads(out.strip().splitlines()[-1])
+    space = result["spaces"]["adam8p_wide_grid"]
+    assert space["tasks"] == 32 and space["configs"] == 64
+    for part in ("kfold", "lofo"):
+        assert sorted(int(k) for k in space[part]) == [1, 3, 10]
+        for rec in space[part].values():
+            lo, hi = rec["speedup_ci"]
+            assert 0 <= lo <= rec["speedup"] <= hi
+            assert rec["list_ci"][0] <= rec["list_loss"] <= rec["list_ci"][1]
+    # a list learned on the other tasks beats random search at one trial on held-out tasks
+    assert space["kfold"]["1"]["list_loss"] < space["kfold"]["1"]["random_loss"]
