@@ -13,9 +13,10 @@ ROOT = Path(__file__).resolve().parents[1]
 ALLOWED = {
     "base": set(),
     "sampling": set(),
+    "curves": {"base"},
     "datasets": {"base"},
-    "optimizers": {"base", "sampling"},
-    "tasks": {"base", "sampling", "datasets", "optimizers"},
+    "optimizers": {"base", "sampling", "curves"},
+    "tasks": {"base", "sampling", "curves", "datasets", "optimizers"},
     "training": {"base", "tasks", "optimizers"},
 }
 

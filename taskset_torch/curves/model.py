@@ -13,13 +13,13 @@ from typing import Any
 
 import numpy as np
 
+from taskset_torch.base import SPLITS  # the one definition, at the bottom layer
 from taskset_torch.curves.io import _json
 
 __all__ = ["SPLITS", "Curves", "split_index"]
 
-#: TaskSet's four splits, in the order of the last axis of every curve array. Same tuple as
-#: ``taskset_torch.tasks.base.SPLITS`` (a test checks); repeated so curves do not import torch.
-SPLITS: tuple[str, ...] = ("train", "valid_inner", "valid_outer", "test")
+#: ``SPLITS`` (from ``taskset_torch.base``, which imports neither torch nor the project): TaskSet's
+#: four splits, in the order of the last axis of every curve array.
 
 
 def split_index(split: str, splits: Sequence[str] = SPLITS) -> int:
