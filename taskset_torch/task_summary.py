@@ -34,7 +34,10 @@ def describe_task(name: str, *, time_steps: int = 0) -> dict[str, Any]:
         family, config = fixed_task_kind(name), fixed_task_spec(name)
         task = build_fixed_task(name)
     else:
-        family, seed = parse_seed_name(name)
+        parsed = parse_seed_name(name)
+        if parsed is None:
+            raise KeyError(f"{name!r} is not of the form <family>_seed<N> nor a fixed task")
+        family, seed = parsed
         fam = get_family(family)
         config = fam.sample(seed)
         task = fam.build(config, name=name)
