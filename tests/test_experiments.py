@@ -8,6 +8,7 @@ script's ``main`` in this process; one run goes through the script as users star
 from __future__ import annotations
 
 import functools
+import importlib
 import importlib.util
 import json
 import subprocess
@@ -213,3 +214,52 @@ def test_science_check_reports_every_number_on_the_shipped_suite(capsys):
             assert rec["list_ci"][0] <= rec["list_loss"] <= rec["list_ci"][1]
     # a list learned on the other tasks beats random search at one trial on held-out tasks
     assert space["kfold"]["1"]["list_loss"] < space["kfold"]["1"]["random_loss"]
+
+
+def _gpu_batch(monkeypatch):
+    # importable by name: its worker processes (spawned) unpickle its functions by module name
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "experiments"))
+    return importlib.import_module("gpu_batch")
+
+
+def test_gpu_batch_takes_cheap_tasks_first_and_costly_fixed_kinds_last(monkeypatch):
+    gb = _gpu_batch(monkeypatch)
+    tasks = [
+        "FixedImageConv_a",
+        "mlp_family_seed1",
+        "FixedLM_b",
+        "quadratic_family_seed2",
+        "TwoD_Bowl1",
+    ]
+    cost = {
+        "FixedImageConv_a": 5e9,
+        "mlp_family_seed1": 3e6,
+        "FixedLM_b": 4e9,
+        "quadratic_family_seed2": 16.0,
+    }
+    order = gb._suite_order(tasks, cost)
+    assert order == [
+        "TwoD_Bowl1",
+        "quadratic_family_seed2",
+        "mlp_family_seed1",
+        "FixedLM_b",
+        "FixedImageConv_a",
+    ]
+
+
+@pytest.mark.slow  # ~15 s: worker processes start torch; the lease driver end to end on CPU
+def test_gpu_batch_rehearsal_packs_the_finished_tasks(tmp_path, monkeypatch):
+    gb = _gpu_batch(monkeypatch)
+    out = tmp_path / "out"
+    argv = ["--out", str(out), "--budget", "240", "--reserve", "30", "--device", "cpu", "--tiny"]
+    argv += ["--no-fidelity", "--workers", "1", "--runs", str(tmp_path / "runs")]
+    argv += ["--devdata", str(tmp_path / "none"), "--data-dir", str(tmp_path / "data")]
+    assert gb.main(argv) == 0
+    spec = json.loads((out / "taskset-torch-v1-tiny.json").read_text())
+    assert len(spec["tasks"]) == 5 and spec["protocol"]["steps"] == 20
+    jobs = json.loads((out / "jobs.json").read_text())["results"]
+    assert len(jobs) == 20 and all(r["rc"] == 0 for r in jobs.values())
+    from taskset_torch.suite import load_suite
+
+    store = load_suite(out / "taskset-torch-v1-tiny.npz", cache_dir=tmp_path / "cache")
+    assert sorted(store.tasks()) == sorted(spec["tasks"])
