@@ -132,6 +132,24 @@ def _estimated_cost(tasks: list[str], cost_file: Path | None) -> dict[str, float
     return out
 
 
+def _pick_grouped_conv(device: str, t0: float) -> str:
+    """The faster grouped-conv implementation on this device, timed on a CIFAR-10 conv task at
+    K=64 (``benchmarks/bench_conv.py``'s measurement; substitute data is as fast as real)."""
+    import torch
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from bench_conv import step_rate
+
+    from taskset_torch.tasks.registry import build_task
+
+    torch.backends.cuda.matmul.allow_tf32 = True
+    task = build_task("FixedImageConv_cifar10_32x64x64_tanh_bs64").to(device)
+    rates = {impl: step_rate(task, 64, torch.device(device), impl, 3) for impl in ("native", "bmm")}
+    best = max(rates, key=rates.get)
+    _log(f"grouped conv, config-steps/s at K=64: {rates}; using {best}", t0)
+    return best
+
+
 def _setup_data(devdata: Path, data_dir: Path) -> dict[str, str]:
     """Unpack what travelled in ``devdata`` (MNIST IDX files, TaskSet's curves) and return the
     environment that points the library at it."""
@@ -173,6 +191,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cost", type=Path, help="JSON task -> [FLOPs per config-step, params]")
     p.add_argument("--devdata", type=Path, default=ROOT / ".devdata", help="data that travelled")
     p.add_argument("--data-dir", type=Path, default=Path("/tmp/taskset_torch_data"))
+    p.add_argument(
+        "--grouped-conv",
+        default="auto",
+        choices=("auto", "native", "bmm"),
+        help="grouped conv implementation of the suite jobs; auto: time both on a conv task first",
+    )
     args = p.parse_args(argv)
 
     t0 = time.time()
@@ -243,6 +267,10 @@ def main(argv: list[str] | None = None) -> int:
                 "--device", args.device, "--chunk", str(chunk), "--quiet",
             )))  # fmt: skip
 
+    if args.grouped_conv == "auto" and args.device.startswith("cuda") and not args.tiny:
+        args.grouped_conv = _pick_grouped_conv(args.device, t0)
+    if args.grouped_conv != "auto":
+        env["TASKSET_TORCH_GROUPED_CONV"] = args.grouped_conv
     _log(f"environment: {env}", t0)
     ctx = mp.get_context("spawn")
     results: dict[str, dict] = {}

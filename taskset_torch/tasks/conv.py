@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from taskset_torch.base import check_config
 from taskset_torch.sampling import choice, rng_for, sample_log_int
 from taskset_torch.tasks.base import Batch, Params, TaskFamily
+from taskset_torch.tasks.grouped_conv import grouped_conv2d
 from taskset_torch.tasks.image_common import (
     ImageTask,
     check_int_list,
@@ -152,7 +153,7 @@ def conv_stack_apply(
             padding = (0, 0)
         groups = 1 if i == 0 else n  # the first layer reads the one shared image
         x = activation(
-            F.conv2d(x, weight, bias, stride=layer.stride, padding=padding, groups=groups)
+            grouped_conv2d(x, weight, bias, stride=layer.stride, padding=padding, groups=groups)
         )
     return x
 

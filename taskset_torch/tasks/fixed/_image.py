@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 from taskset_torch.tasks.base import Params
 from taskset_torch.tasks.conv import ConvLayer
+from taskset_torch.tasks.grouped_conv import grouped_conv2d
 from taskset_torch.tasks.layers import initialize
 from taskset_torch.tasks.norm_layers import batch_norm_batch_stats
 
@@ -93,7 +94,7 @@ def conv_bn_stack_apply(
         else:
             x = F.pad(x, (pl, pr, pt, pb))
             padding = (0, 0)
-        x = F.conv2d(
+        x = grouped_conv2d(
             x, _conv_weight(w), bias, stride=layer.stride, padding=padding,
             groups=1 if i == 0 else n,
         )  # fmt: skip
