@@ -6,10 +6,11 @@ This module imports nothing from the project, so every other module may import i
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["SPLITS", "DataSource", "check_config"]
+__all__ = ["SPLITS", "DataSource", "check_config", "usable_cpus"]
 
 #: TaskSet's four data splits, in the order of the last axis of every curve.
 SPLITS: tuple[str, ...] = ("train", "valid_inner", "valid_outer", "test")
@@ -102,3 +103,11 @@ def check_config(
     needs = f"it needs {list(required)}" + (f" (optional: {list(optional)})" if optional else "")
     tail = f"valid keys: {valid}" if unknown and not missing else needs
     raise ValueError(f"{what} {' and '.join(problems)}; {tail}")
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one, else the count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # macOS and Windows have no affinity call
+        return os.cpu_count() or 1

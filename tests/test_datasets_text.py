@@ -1,5 +1,6 @@
 """Text datasets: patches, padding, mask, labels, splits and sources."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -172,8 +173,35 @@ def test_a_corpus_encoded_by_a_pool_of_processes_equals_one_encoded_in_order(mon
     ]
     enc = SubwordEncoder(build_subword_vocab(texts, target_vocab_size=300))
     monkeypatch.setattr(text_sources, "_ENCODE_CHUNK", 4)
-    monkeypatch.setattr(text_sources.os, "cpu_count", lambda: 3)
+    monkeypatch.setattr(text_sources, "usable_cpus", lambda: 3)
     got = text_sources._encode_all(enc, texts)
     assert len(got) == len(texts)
     for g, t in zip(got, texts):
         assert g.tolist() == enc.encode(t).tolist()
+
+
+def test_a_vocabulary_built_with_speculative_workers_is_the_serial_one(monkeypatch):
+    """The binary search over min_count may build its next levels in parallel (a minute of pure
+    Python for IMDB on one core); it must end on exactly the serial search's vocabulary."""
+    from taskset_torch.datasets import subwords
+
+    rng = np.random.default_rng(0)
+    words = ["".join(rng.choice(list("abcdefghij"), size=rng.integers(2, 9))) for _ in range(300)]
+    texts = [" ".join(rng.choice(words, size=40, p=None)) + "." for _ in range(200)]
+    monkeypatch.setattr(subwords, "usable_cpus", lambda: 1)
+    serial = subwords.build_subword_vocab(texts, target_vocab_size=600)
+    monkeypatch.setattr(subwords, "usable_cpus", lambda: 7)
+    jumps = []
+    real = subwords._Prefetcher.__call__
+
+    def spy(self, lo, hi):
+        before = len(self.built)
+        real(self, lo, hi)
+        jumps.append(len(self.built) - before)
+
+    monkeypatch.setattr(subwords._Prefetcher, "__call__", spy)
+    parallel = subwords.build_subword_vocab(texts, target_vocab_size=600)
+    assert parallel == serial
+    assert (
+        max(jumps) >= 3
+    )  # one round built several sizes ahead of the search (7 workers: 3 levels)

@@ -18,11 +18,17 @@ TensorFlow), so that a vocabulary built here from the same text is TFDS's vocabu
 
 from __future__ import annotations
 
+import concurrent.futures as cf
+import multiprocessing as mp
 import re
+import warnings
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
+
+from taskset_torch.base import usable_cpus
 
 __all__ = ["NUM_BYTES", "TFDSSubwordEncoder", "build_subword_vocab", "count_tokens"]
 
@@ -228,13 +234,21 @@ def build_subword_vocab(
     if not token_counts:
         raise ValueError("cannot build a subword vocabulary from empty text")
     first = _PrefixCounts(_windows(token_counts, [], max_subword_length), max_subword_length)
+    built: dict[int, list[str]] = {}  # min_count -> subwords (each size is built once)
+    prefetch = _Prefetcher(token_counts, max_subword_length, first, built)
 
     def size(subwords: list[str]) -> int:
         return 1 + len(subwords) + NUM_BYTES
 
+    def one_size(min_count: int) -> list[str]:
+        if min_count not in built:
+            built[min_count] = _one_size(token_counts, min_count, max_subword_length, first)
+        return built[min_count]
+
     def search(lo: int, hi: int) -> list[str]:
         mid = (lo + hi) // 2
-        sw = _one_size(token_counts, mid, max_subword_length, first)
+        prefetch(lo, hi)  # the sizes this search may ask next, built in parallel where it can
+        sw = one_size(mid)
         got = size(sw)
         if abs(got - target_vocab_size) * 100 < target_vocab_size or lo >= hi or mid <= 1:
             return sw
@@ -242,7 +256,77 @@ def build_subword_vocab(
         # The closer of the two; a tie goes to the deeper search, as in TFDS.
         return sw if abs(got - target_vocab_size) < abs(size(nxt) - target_vocab_size) else nxt
 
-    return search(max(min(token_counts.values()), 1), max(token_counts.values()))
+    try:
+        return search(max(min(token_counts.values()), 1), max(token_counts.values()))
+    finally:
+        prefetch.close()
+
+
+#: Worker state of :class:`_Prefetcher` (inherited through fork, so nothing big is pickled).
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_one_size(min_count: int) -> tuple[int, list[str]]:
+    w = _WORKER
+    return min_count, _one_size(w["counts"], min_count, w["max_len"], w["first"])
+
+
+class _Prefetcher:
+    """Builds the vocabularies a binary search may ask for next, in parallel.
+
+    The search asks for one ``min_count`` per level and goes left or right by its result. With P
+    processes the next ``L`` levels of both branches (``2**L - 1 <= P`` sizes) are built at once,
+    so the search waits about ``depth / L`` builds instead of ``depth``; it then reads the same
+    results it would have built itself, so the vocabulary is identical. Serial (a no-op) on one
+    core, where ``fork`` is unavailable, or when a pool cannot start.
+    """
+
+    def __init__(self, counts: dict[str, int], max_len: int, first: _PrefixCounts, built: dict):
+        self.built = built
+        self.levels = 0
+        self.pool = None
+        workers = min(usable_cpus(), 15)
+        if workers < 3 or "fork" not in mp.get_all_start_methods():
+            return
+        self.levels = (workers + 1).bit_length() - 1  # 2**levels - 1 <= workers
+        _WORKER.update(counts=counts, max_len=max_len, first=first)
+        try:
+            with warnings.catch_warnings():  # Python 3.12 warns about fork in a threaded process
+                warnings.simplefilter("ignore", DeprecationWarning)
+                self.pool = cf.ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"))
+        except OSError:
+            self.levels = 0
+
+    def __call__(self, lo: int, hi: int) -> None:
+        if self.pool is None or (lo + hi) // 2 in self.built:  # built in an earlier round
+            return
+        wanted: list[int] = []
+        frontier = [(lo, hi)]
+        for _ in range(self.levels):
+            nxt = []
+            for a, b in frontier:
+                if a > b:
+                    continue
+                mid = (a + b) // 2
+                if mid not in self.built and mid not in wanted:
+                    wanted.append(mid)
+                nxt += [(a, mid - 1), (mid + 1, b)]
+            frontier = nxt
+        if len(wanted) < 2:  # one build: no gain from a worker
+            return
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                for min_count, subwords in self.pool.map(_worker_one_size, wanted):
+                    self.built[min_count] = subwords
+        except (cf.process.BrokenProcessPool, OSError):
+            self.close()  # the search goes on serially
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+        _WORKER.clear()
 
 
 class TFDSSubwordEncoder:

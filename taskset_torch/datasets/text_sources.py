@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 import re
 import warnings
 from collections.abc import Iterator
@@ -14,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from taskset_torch.base import DataSource
+from taskset_torch.base import DataSource, usable_cpus
 from taskset_torch.datasets import archives, cache
 from taskset_torch.datasets.base import cached, check_substitute, get_data_dir
 from taskset_torch.datasets.specs import TEXT_NUM_PER_VALID, TEXT_SPECS, TextSpec, text_spec
@@ -183,7 +182,7 @@ def _encode_chunk(encoder: ByteEncoder | SubwordEncoder, texts: list[str]) -> li
 def _encode_all(encoder: ByteEncoder | SubwordEncoder, texts: list[str]) -> list[np.ndarray]:
     """``encoder.encode`` of every text, in order; subword corpora of several chunks are encoded
     by a pool of processes (one per core, at most 16) when the machine has more than one core."""
-    workers = min(os.cpu_count() or 1, 16, -(-len(texts) // _ENCODE_CHUNK))
+    workers = min(usable_cpus(), 16, -(-len(texts) // _ENCODE_CHUNK))
     if isinstance(encoder, ByteEncoder) or workers < 2:
         return _encode_chunk(encoder, texts)
     import concurrent.futures as cf
