@@ -253,7 +253,35 @@ def _write(store: Any, curves: Curves, config: TrainConfig) -> None:
     store.write_unit(curves, protocol=run_protocol(config, sources))
 
 
-def _ray_compute(unit: Unit, config: TrainConfig) -> Curves:
+def worker_settings() -> dict[str, Any]:
+    """This process's data and kernel settings, for workers elsewhere (Ray) to use the same:
+    the archive search path, the data dir, whether substitutes are allowed, the grouped conv."""
+    from taskset_torch import datasets
+    from taskset_torch.tasks.grouped_conv import get_grouped_conv
+
+    return {
+        "search_path": [str(p) for p in datasets.get_search_path()],
+        "data_dir": str(datasets.get_data_dir()),
+        "allow_substitutes": datasets.get_allow_substitutes(),
+        "grouped_conv": get_grouped_conv(),
+    }
+
+
+def apply_worker_settings(settings: dict[str, Any]) -> None:
+    """Make this (worker) process use ``settings`` from :func:`worker_settings`."""
+    from taskset_torch import datasets
+    from taskset_torch.tasks.grouped_conv import set_grouped_conv
+
+    datasets.set_search_path(settings["search_path"])
+    datasets.set_data_dir(settings["data_dir"])
+    datasets.set_allow_substitutes(settings["allow_substitutes"])
+    set_grouped_conv(settings["grouped_conv"])
+
+
+def _ray_compute(unit: Unit, config: TrainConfig, settings: dict[str, Any]) -> Curves:
+    # A Ray worker starts with the library's defaults: it takes the driver's data settings, so
+    # a unit reads the data the driver would (and records the same sources).
+    apply_worker_settings(settings)
     return compute_unit(unit, config)
 
 
@@ -375,7 +403,8 @@ def run_units(
                 f"{e}"
             ) from None
     remote = ray.remote(num_gpus=num_gpus_per_unit)(_ray_compute)
-    pending = {remote.remote(u, config): planned for planned, u in todo}
+    settings = worker_settings()
+    pending = {remote.remote(u, config, settings): planned for planned, u in todo}
     while pending:
         done, _ = ray.wait(list(pending), num_returns=1)
         for ref in done:

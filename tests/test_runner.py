@@ -306,3 +306,31 @@ def test_a_unit_halves_under_a_real_memory_limit(tmp_path):
     np.testing.assert_allclose(capped["values"], free["values"], rtol=1e-6)
     tiny = child(2 << 20, 1)  # not even one config fits: the real error comes out
     assert "can't allocate memory" in tiny["error"] or "out of memory" in tiny["error"].lower()
+
+
+def test_ray_workers_take_the_drivers_data_settings(tmp_path):
+    """A Ray worker starts with the library's defaults; the driver's archive search path, data
+    dir, substitutes switch and grouped-conv choice travel with each unit."""
+    from taskset_torch import datasets
+    from taskset_torch.tasks import grouped_conv
+
+    before = runner.worker_settings()
+    try:
+        datasets.set_search_path([tmp_path / "archives"])
+        datasets.set_data_dir(tmp_path / "data")
+        datasets.set_allow_substitutes(False)
+        grouped_conv.set_grouped_conv("bmm")
+        driver = runner.worker_settings()
+        assert driver == {
+            "search_path": [str(tmp_path / "archives")],
+            "data_dir": str(tmp_path / "data"),
+            "allow_substitutes": False,
+            "grouped_conv": "bmm",
+        }
+        runner.apply_worker_settings(before)  # a fresh worker
+        assert runner.worker_settings() == before
+        runner.apply_worker_settings(driver)
+        assert runner.worker_settings() == driver
+    finally:
+        runner.apply_worker_settings(before)
+        grouped_conv.set_grouped_conv(None)
