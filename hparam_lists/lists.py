@@ -7,13 +7,11 @@ into a ready ``torch.optim`` optimizer.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import math
 import operator
 import os
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +24,7 @@ from hparam_lists.greedy import ListObjective, get_objective, greedy_list
 from hparam_lists.normalize import Scores, compute_scores
 from hparam_lists.published import PUBLISHED_LISTS, published_list_path
 from taskset_torch.curves import Curves, parse_seed_name
+from taskset_torch.curves.io import atomic_write_text
 
 __all__ = [
     "FORMAT",
@@ -177,20 +176,8 @@ class HParamList:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the list as JSON (atomically: a temp file, then rename)."""
-        path = Path(path)
         text = json.dumps(self.to_json_dict(), indent=1, allow_nan=False) + "\n"
-        tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
-        try:
-            with open(tmp, "x") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:  # a failed write leaves the old file and no temp file
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            raise
-        return path
+        return atomic_write_text(path, text)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> HParamList:

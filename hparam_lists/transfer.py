@@ -40,6 +40,7 @@ from hparam_lists.transfer_report import (
     summarize_transfer,
     summary_markdown,
 )
+from taskset_torch.curves.io import atomic_write_text
 
 __all__ = [
     "ADAM_LR_GRID",
@@ -122,9 +123,7 @@ class _Cache:
     @staticmethod
     def _write(path: Path, data: Mapping[str, Any]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data, sort_keys=True, allow_nan=False))
-        os.replace(tmp, path)
+        atomic_write_text(path, json.dumps(data, sort_keys=True, allow_nan=False))
 
     def path(self, method: str, seed: int, trial: int) -> Path:
         assert self.root is not None

@@ -97,23 +97,9 @@ def check_out_path(path: str, flag: str) -> str:
 
 def write_text_atomic(path: str, text: str) -> None:
     """Write ``text`` to ``path`` so that it holds the old content or the new, never a part."""
-    import os
-    import uuid
+    from taskset_torch.curves.io import atomic_write_text
 
-    folder, name = os.path.split(path)
-    tmp = os.path.join(folder or ".", f".{name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "x") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_write_text(path, text)
 
 
 def add_task_selection(p: argparse.ArgumentParser) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from taskset_torch.curves.io import atomic_write
 from taskset_torch.curves.model import SPLITS, Curves, split_index
 from taskset_torch.curves.taskset_format import ConfigLookup
 
@@ -137,18 +138,17 @@ def write_curves_table(df: Any, path: str | os.PathLike) -> Path:
         raise ValueError(
             f"{path}: unknown table format {suffix or '(none)'!r}; use {' or '.join(TABLE_FORMATS)}"
         )
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+
+    def write(f: Any) -> None:
         if suffix == ".parquet":
             try:
-                df.to_parquet(tmp, index=False)
+                df.to_parquet(f, index=False)
             except ImportError as e:
                 raise ImportError(
                     f"writing Parquet needs pyarrow ({e}); pip install pyarrow, or write .csv"
                 ) from None
         else:
-            df.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+            f.write(df.to_csv(index=False).encode("utf-8"))
+
+    atomic_write(path, write)
     return path

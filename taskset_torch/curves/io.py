@@ -10,9 +10,9 @@ import socket
 import time
 import uuid
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -20,6 +20,8 @@ __all__ = [
     "CurveStoreError",
     "STALE_TEMP_SECONDS",
     "atomic_save_npz",
+    "atomic_write",
+    "atomic_write_text",
     "clean_stale_temp_files",
     "load_npz",
     "json_array",
@@ -103,18 +105,19 @@ def _host() -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname())[:64]
 
 
-def atomic_save_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> Path:
-    """Write ``arrays`` to ``path`` so that readers see the whole file or nothing.
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], Any]) -> Path:
+    """Write a file through ``write(f)`` so that readers see the whole file or nothing.
 
-    Writes a uniquely named temp file in the same directory, fsyncs it, renames it over ``path``
-    (atomic on POSIX and Windows) and fsyncs the directory so the rename survives a power cut.
+    ``write`` fills a uniquely named temp file in the same directory (named like every temp file
+    of this package, so :func:`clean_stale_temp_files` knows it); the file is fsynced, renamed over
+    ``path`` (atomic on POSIX and Windows) and the directory fsynced so the rename survives a power
+    cut. On any error the temp file is removed and ``path`` keeps its old content.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}-{_host()}--{path.name}.part"
     try:
         with open(tmp, "xb") as f:
-            np.savez(f, **arrays)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -124,6 +127,18 @@ def atomic_save_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -
         raise
     _fsync_dir(path.parent)
     return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """:func:`atomic_write` of ``text`` as UTF-8."""
+    return atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+
+
+def atomic_save_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> Path:
+    """:func:`atomic_write` of ``arrays`` as an ``.npz`` (creating the directory if needed)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
 def _fsync_dir(directory: Path) -> None:
