@@ -35,6 +35,7 @@ import argparse
 import concurrent.futures as cf
 import contextlib
 import dataclasses
+import functools
 import importlib.util
 import io
 import json
@@ -64,6 +65,7 @@ def _log(msg: str, t0: float) -> None:
     print(f"[{time.time() - t0:7.1f}s] {msg}", flush=True)
 
 
+@functools.cache
 def _load_fidelity_main():
     spec = importlib.util.spec_from_file_location(
         "fidelity_real", ROOT / "experiments" / "fidelity_real.py"
