@@ -5,12 +5,16 @@ This module imports nothing from the project, so every other module may import i
 
 from __future__ import annotations
 
+import concurrent.futures as cf
+import contextlib
 import dataclasses
+import multiprocessing as mp
 import os
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-__all__ = ["SPLITS", "DataSource", "check_config", "usable_cpus"]
+__all__ = ["SPLITS", "DataSource", "check_config", "fork_pool", "usable_cpus"]
 
 #: TaskSet's four data splits, in the order of the last axis of every curve.
 SPLITS: tuple[str, ...] = ("train", "valid_inner", "valid_outer", "test")
@@ -111,3 +115,29 @@ def usable_cpus() -> int:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # macOS and Windows have no affinity call
         return os.cpu_count() or 1
+
+
+@contextlib.contextmanager
+def fork_pool(workers: int) -> Iterator[cf.ProcessPoolExecutor | None]:
+    """A pool of ``workers`` forked processes for pure-Python work, or None (run serially): fewer
+    than 2 workers, no ``fork`` on this platform, or no process could start.
+
+    Forked children need no importable ``__main__`` (spawn does) and inherit module state set
+    before the pool; they must not use torch's thread pools. Python 3.12's warning about forking
+    a threaded process is silenced while the pool lives. A call site still handles
+    ``BrokenProcessPool`` (a child that dies) by running serially.
+    """
+    if workers < 2 or "fork" not in mp.get_all_start_methods():
+        yield None
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            pool = cf.ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"))
+        except OSError:
+            pool = None
+        if pool is None:
+            yield None
+            return
+        with pool:
+            yield pool

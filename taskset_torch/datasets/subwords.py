@@ -18,17 +18,15 @@ TensorFlow), so that a vocabulary built here from the same text is TFDS's vocabu
 
 from __future__ import annotations
 
-import concurrent.futures as cf
-import multiprocessing as mp
 import re
-import warnings
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 import numpy as np
 
-from taskset_torch.base import usable_cpus
+from taskset_torch.base import fork_pool, usable_cpus
 
 __all__ = ["NUM_BYTES", "TFDSSubwordEncoder", "build_subword_vocab", "count_tokens"]
 
@@ -235,7 +233,6 @@ def build_subword_vocab(
         raise ValueError("cannot build a subword vocabulary from empty text")
     first = _PrefixCounts(_windows(token_counts, [], max_subword_length), max_subword_length)
     built: dict[int, list[str]] = {}  # min_count -> subwords (each size is built once)
-    prefetch = _Prefetcher(token_counts, max_subword_length, first, built)
 
     def size(subwords: list[str]) -> int:
         return 1 + len(subwords) + NUM_BYTES
@@ -256,10 +253,15 @@ def build_subword_vocab(
         # The closer of the two; a tie goes to the deeper search, as in TFDS.
         return sw if abs(got - target_vocab_size) < abs(size(nxt) - target_vocab_size) else nxt
 
+    workers = min(usable_cpus(), 15)
+    # Set before the pool forks: its workers inherit it instead of unpickling it per task.
+    _WORKER.update(counts=token_counts, max_len=max_subword_length, first=first)
     try:
-        return search(max(min(token_counts.values()), 1), max(token_counts.values()))
+        with fork_pool(workers if workers >= 3 else 0) as pool:
+            prefetch = _Prefetcher(pool, workers, built)
+            return search(max(min(token_counts.values()), 1), max(token_counts.values()))
     finally:
-        prefetch.close()
+        _WORKER.clear()
 
 
 #: Worker state of :class:`_Prefetcher` (inherited through fork, so nothing big is pickled).
@@ -277,25 +279,14 @@ class _Prefetcher:
     The search asks for one ``min_count`` per level and goes left or right by its result. With P
     processes the next ``L`` levels of both branches (``2**L - 1 <= P`` sizes) are built at once,
     so the search waits about ``depth / L`` builds instead of ``depth``; it then reads the same
-    results it would have built itself, so the vocabulary is identical. Serial (a no-op) on one
-    core, where ``fork`` is unavailable, or when a pool cannot start.
+    results it would have built itself, so the vocabulary is identical. A no-op without a pool
+    (:func:`~taskset_torch.base.fork_pool` gives none on 2 cores or without ``fork``).
     """
 
-    def __init__(self, counts: dict[str, int], max_len: int, first: _PrefixCounts, built: dict):
+    def __init__(self, pool: Any, workers: int, built: dict[int, list[str]]):
+        self.pool = pool
         self.built = built
-        self.levels = 0
-        self.pool = None
-        workers = min(usable_cpus(), 15)
-        if workers < 3 or "fork" not in mp.get_all_start_methods():
-            return
         self.levels = (workers + 1).bit_length() - 1  # 2**levels - 1 <= workers
-        _WORKER.update(counts=counts, max_len=max_len, first=first)
-        try:
-            with warnings.catch_warnings():  # Python 3.12 warns about fork in a threaded process
-                warnings.simplefilter("ignore", DeprecationWarning)
-                self.pool = cf.ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"))
-        except OSError:
-            self.levels = 0
 
     def __call__(self, lo: int, hi: int) -> None:
         if self.pool is None or (lo + hi) // 2 in self.built:  # built in an earlier round
@@ -315,18 +306,10 @@ class _Prefetcher:
         if len(wanted) < 2:  # one build: no gain from a worker
             return
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)
-                for min_count, subwords in self.pool.map(_worker_one_size, wanted):
-                    self.built[min_count] = subwords
-        except (cf.process.BrokenProcessPool, OSError):
-            self.close()  # the search goes on serially
-
-    def close(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
-            self.pool = None
-        _WORKER.clear()
+            for min_count, subwords in self.pool.map(_worker_one_size, wanted):
+                self.built[min_count] = subwords
+        except BrokenProcessPool:
+            self.pool = None  # the search goes on serially
 
 
 class TFDSSubwordEncoder:

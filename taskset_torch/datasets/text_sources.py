@@ -5,15 +5,15 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
-import warnings
 from collections.abc import Iterator
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from taskset_torch.base import DataSource, usable_cpus
+from taskset_torch.base import DataSource, fork_pool, usable_cpus
 from taskset_torch.datasets import archives, cache
 from taskset_torch.datasets.base import cached, check_substitute, get_data_dir
 from taskset_torch.datasets.specs import TEXT_NUM_PER_VALID, TEXT_SPECS, TextSpec, text_spec
@@ -185,20 +185,15 @@ def _encode_all(encoder: ByteEncoder | SubwordEncoder, texts: list[str]) -> list
     workers = min(usable_cpus(), 16, -(-len(texts) // _ENCODE_CHUNK))
     if isinstance(encoder, ByteEncoder) or workers < 2:
         return _encode_chunk(encoder, texts)
-    import concurrent.futures as cf
-    import multiprocessing as mp
-
     chunks = [texts[i : i + _ENCODE_CHUNK] for i in range(0, len(texts), _ENCODE_CHUNK)]
-    # fork: children only run pure-Python encoding, and need no importable __main__ (spawn does).
-    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-    try:
-        with warnings.catch_warnings():  # Python 3.12 warns about fork in a threaded process
-            warnings.simplefilter("ignore", DeprecationWarning)
-            with cf.ProcessPoolExecutor(workers, mp_context=mp.get_context(method)) as pool:
+    with fork_pool(workers) as pool:
+        if pool is not None:
+            try:
                 parts = list(pool.map(_encode_chunk, [encoder] * len(chunks), chunks))
-    except (cf.process.BrokenProcessPool, OSError):  # no processes here: one core does it all
-        return _encode_chunk(encoder, texts)
-    return [seq for part in parts for seq in part]
+                return [seq for part in parts for seq in part]
+            except BrokenProcessPool:
+                pass
+    return _encode_chunk(encoder, texts)
 
 
 def encode_corpus(
