@@ -19,6 +19,9 @@ Prints a table, then as its last line one JSON object
         --configs 32 --steps 2000 --eval-batches 50 [--device cuda] [--store runs/fidelity]
 
 ``--stand-in TASK`` trains TASK in place of every TaskSet task (a cheap check of the pipeline).
+Each finished unit (``--chunk`` configs) prints a progress line to stderr; an interrupted run
+resumes from its last finished unit. ``--no-train`` trains nothing and reports on the picked
+configs the store already holds (a long CPU run's interim result; ``n`` says how many).
 """
 
 from __future__ import annotations
@@ -184,6 +187,51 @@ def _fmt(x) -> str:
     return "nan" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.3f}"
 
 
+def _unit_progress(task: str, n_units: int, t0: float):
+    """``on_unit`` callback: one line per finished or skipped unit, with elapsed time."""
+    done = [0]
+
+    def report(unit, skipped: bool) -> None:
+        done[0] += 1
+        what = "already in the store" if skipped else "trained"
+        print(
+            f"[{time.time() - t0:7.0f}s] {task}: unit {done[0]}/{n_units} "
+            f"({len(unit.config_seeds)} configs, seed {unit.seed}) {what}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    return report
+
+
+def _held_curves(
+    store: CurveStore, task: str, picked: np.ndarray, steps: np.ndarray, n_seeds: int
+) -> tuple[np.ndarray, np.ndarray, list] | None:
+    """(positions in ``picked`` that the store holds for seeds 0..n_seeds-1, their valid_inner
+    curves ``[config, seed, step]`` at ``steps``, the data sources), or None when it holds none
+    of them."""
+    if task not in store.tasks(SPACE):
+        return None
+    curves = store.read(task, SPACE)
+    if not set(steps.tolist()) <= set(curves.steps.tolist()):
+        raise ValueError(f"{task}: the store's curves do not reach step {int(steps[-1])}")
+    if not set(range(n_seeds)) <= set(curves.seeds):
+        return None
+    seed_pos = [list(curves.seeds).index(s) for s in range(n_seeds)]
+    step_pos = [curves.steps.tolist().index(s) for s in steps]
+    index = {n: i for i, n in enumerate(curves.config_names)}
+    have, rows = [], []
+    for i, c in enumerate(picked):
+        row = index.get(f"{SPACE}_seed{c}")
+        if row is not None and curves.present[0, row, seed_pos].all():
+            have.append(i)
+            rows.append(row)
+    if not have:
+        return None
+    mine = curves.values[0][rows][:, seed_pos][:, :, step_pos, VALID_INNER]
+    return np.asarray(have), mine.astype(np.float64), curves.data_sources.get(task, [])
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--taskset-json", type=Path, default=DEFAULT_DATA, help="dir of <task>.json")
@@ -199,6 +247,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--independent", action="store_true", help="per-config init and batches")
     p.add_argument("--figures", type=Path, help="figure directory (default: <store>/figures)")
     p.add_argument("--stand-in", help="train this task in place of every TaskSet task")
+    p.add_argument(
+        "--no-train",
+        action="store_true",
+        help="train nothing: report on the picked configs the store already holds",
+    )
     args = p.parse_args(argv)
 
     if args.steps < TASKSET_EVAL_EVERY or args.steps % TASKSET_EVAL_EVERY:
@@ -238,28 +291,35 @@ def main(argv: list[str] | None = None) -> int:
         ours_task = args.stand_in or task
         units = plan([ours_task], SPACE, picked.tolist(), list(range(args.seeds)), args.chunk)
         t0 = time.time()
-        try:
-            computed = run_units(units, store, cfg)
-        except (KeyError, ValueError) as e:
-            print(f"{task}: cannot train {ours_task!r}: {e}", file=sys.stderr)
-            return 2
-        curves = store.read(ours_task, SPACE)
-        index = {n: i for i, n in enumerate(curves.config_names)}
-        rows = [index[f"{SPACE}_seed{c}"] for c in picked]
-        step_pos = [curves.steps.tolist().index(s) for s in steps]
-        mine = curves.values[0][rows][:, :, step_pos, VALID_INNER].astype(np.float64)
+        computed = 0
+        if not args.no_train:
+            try:
+                computed = run_units(
+                    units, store, cfg, on_unit=_unit_progress(task, len(units), t0)
+                )
+            except (KeyError, ValueError) as e:
+                print(f"{task}: cannot train {ours_task!r}: {e}", file=sys.stderr)
+                return 2
+        held = _held_curves(store, ours_task, picked, steps, args.seeds)
+        if held is None:
+            print(f"{task}: the store holds none of its picked configs yet", file=sys.stderr)
+            continue
+        have, mine, sources = held
         ours = mine.mean(axis=1)  # over seeds; a diverged replica makes the mean NaN (TaskSet's)
-        theirs = theirs_all[picked][:, at]
+        theirs = theirs_all[picked[have]][:, at]
         res = compare_task(ours, theirs, steps)
         res.update(
             trained_here=computed,
             wall_s=round(time.time() - t0, 1),
             ours_task=ours_task,
-            data_sources=curves.data_sources.get(ours_task, []),
+            data_sources=sources,
         )
         results[task] = res
-        figure(task, ours, theirs, steps, fig_dir / f"{task}.png", picked)
+        figure(task, ours, theirs, steps, fig_dir / f"{task}.png", picked[have])
 
+    if not results:
+        print("no task has curves in the store: nothing to report", file=sys.stderr)
+        return 1
     spears = [r["spearman"] for r in results.values()]
     median = float(np.nanmedian(spears)) if np.isfinite(spears).any() else math.nan
     by = [int(s) for s in next(iter(results.values()))["by_step"]]
@@ -285,6 +345,7 @@ def main(argv: list[str] | None = None) -> int:
                 "mae_last": r["mae_last"],
                 "rel_last": r["rel_last"],
                 "n_trained": r["n_trained"],
+                "n_configs": r["n_configs"],
                 "step0_ours": r["step0_ours"],
                 "step0_taskset": r["step0_taskset"],
             }

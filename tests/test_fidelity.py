@@ -69,7 +69,9 @@ def test_fidelity_of_our_own_curves_is_exact_and_the_run_resumes(tmp_path, capsy
         "--eval-batches", "1", "--store", str(store), "--chunk", "4",
     ]  # fmt: skip
     assert fr.main(argv) == 0
-    lines = capsys.readouterr().out.strip().splitlines()
+    captured = capsys.readouterr()
+    assert "fake_task: unit 2/2 (2 configs, seed 0) trained" in captured.err  # progress
+    lines = captured.out.strip().splitlines()
     assert lines[1].split()[:2] == ["task", "n"]
     result = json.loads(lines[-1])
     r = result["tasks"]["fake_task"]
@@ -104,3 +106,25 @@ def test_a_task_gets_the_same_configs_alone_or_among_others(tmp_path):
     assert fr.pick_seed(0, "TaskA") == fr.pick_seed(0, "TaskA")
     assert fr.pick_seed(0, "TaskA") != fr.pick_seed(0, "TaskB")
     assert fr.pick_seed(1, "TaskA") == fr.pick_seed(0, "TaskA") + 1
+
+
+def test_no_train_reports_on_the_picked_configs_the_store_holds(tmp_path, capsys):
+    """A long run's interim result: --no-train trains nothing and reports over what is there."""
+    data = _fake_taskset_dir(tmp_path, 12)
+    store = tmp_path / "fid"
+    argv = [
+        "--taskset-json", str(data), "--stand-in", STAND_IN, "--configs", "6", "--steps", "200",
+        "--eval-batches", "1", "--store", str(store), "--no-train",
+    ]  # fmt: skip
+    assert fr.main(argv) == 1  # an empty store: nothing to report, said so
+    assert "holds none of its picked configs" in capsys.readouterr().err
+    real = fr.read_taskset_json(data, space=fr.SPACE)
+    final = real.values[0, :, 0, 1, fr.VALID_INNER]
+    picked = fr.stratified_pick(final, 6, fr.pick_seed(0, "fake_task"))
+    run_units(plan([STAND_IN], fr.SPACE, picked[:3].tolist(), [0], 8), CurveStore(store), CFG)
+    assert fr.main(argv) == 0
+    out = capsys.readouterr()
+    r = json.loads(out.out.strip().splitlines()[-1])["tasks"]["fake_task"]
+    assert r["n_configs"] == 3 and r["spearman"] == pytest.approx(1.0)
+    assert "unit" not in out.err  # nothing trained
+    assert len(CurveStore(store).read(STAND_IN, fr.SPACE).config_names) == 3
