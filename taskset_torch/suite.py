@@ -8,8 +8,8 @@ A *suite spec* is a small JSON file::
      "spaces": {"nadamw_grid": "0-255", "adam8p_wide_grid": "0-255"},
      "tasks": ["quadratic_family_seed3", "FixedMLP_mnist_ce_128x128x128_relu_bs128", ...]}
 
-:func:`generate_suite` trains it into a curve store with ``taskset-torch generate`` (resumable,
-locally, on a GPU or on Ray). :func:`pack_suite` turns that store into one compact ``.npz`` (curves
+:func:`generate_commands` are the ``taskset-torch generate`` calls that train it into a curve
+store (``taskset-torch suite generate`` runs them: resumable, locally, on a GPU or on Ray). :func:`pack_suite` turns that store into one compact ``.npz`` (curves
 as float16 with an exact power-of-two scale per task and space, so no finite value overflows),
 with the spec, the code version and every task's data sources. :func:`load_suite` opens a packed
 suite as a :class:`~taskset_torch.curves.CurveStore` (unpacked once into a cache directory in
@@ -23,7 +23,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ __all__ = [
     "read_spec",
     "suite_dirs",
     "find_suite",
-    "generate_suite",
+    "generate_commands",
     "pack_suite",
     "load_suite",
 ]
@@ -176,23 +176,17 @@ def read_spec(path: str | os.PathLike) -> SuiteSpec:
     return SuiteSpec.from_json(obj, where=str(path))
 
 
-def generate_suite(
-    spec: SuiteSpec,
-    store: str | os.PathLike,
-    *,
-    extra_args: Sequence[str] = (),
-    run: Callable[[list[str]], int] | None = None,
-) -> int:
-    """Train every (space, task) of ``spec`` into ``store`` through ``taskset-torch generate``.
+def generate_commands(
+    spec: SuiteSpec, store: str | os.PathLike, extra_args: Sequence[str] = ()
+) -> list[list[str]]:
+    """The ``taskset-torch`` argument lists that train every (space, task) of ``spec`` into
+    ``store``, one ``generate`` per search space (resumable: units already in the store are kept).
 
-    Resumable: units already in the store are kept. ``extra_args`` go to every generate call
-    (e.g. ``["--device", "cuda"]`` or ``["--backend", "ray"]``). Returns the first non-zero exit
-    status, else 0.
+    ``extra_args`` go to every call (e.g. ``["--device", "cuda"]`` or ``["--backend", "ray"]``).
+    ``taskset-torch suite generate`` runs them (:func:`taskset_torch.cli.generate.generate_suite`).
     """
-    if run is None:
-        from taskset_torch.cli import main as run
-    for space, configs in spec.spaces.items():
-        args = [
+    return [
+        [
             "generate",
             *spec.tasks,
             "--space",
@@ -211,10 +205,8 @@ def generate_suite(
             os.fspath(store),
             *extra_args,
         ]
-        rc = run(args)
-        if rc:
-            return rc
-    return 0
+        for space, configs in spec.spaces.items()
+    ]
 
 
 def _pack_values(values: np.ndarray) -> tuple[np.ndarray, float]:

@@ -18,6 +18,7 @@ ALLOWED = {
     "optimizers": {"base", "sampling", "curves"},
     "tasks": {"base", "sampling", "curves", "datasets", "optimizers"},
     "training": {"base", "tasks", "optimizers"},
+    "suite": {"base", "curves", "optimizers"},
 }
 
 

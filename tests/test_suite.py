@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from taskset_torch.cli.generate import generate_suite
 from taskset_torch.curves import CurveStoreError
-from taskset_torch.suite import SuiteSpec, generate_suite, load_suite, pack_suite, read_spec
+from taskset_torch.suite import SuiteSpec, load_suite, pack_suite, read_spec
 
 REPO = Path(__file__).resolve().parents[1]
 

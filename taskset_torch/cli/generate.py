@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from collections.abc import Sequence
+from typing import Any
 
 from taskset_torch.cli._common import (
     add_task_selection,
@@ -15,7 +18,7 @@ from taskset_torch.cli._common import (
 )
 from taskset_torch.cli._errors import CLIError
 
-__all__ = ["add_generate_command", "add_suite_commands"]
+__all__ = ["add_generate_command", "add_suite_commands", "generate_suite"]
 
 
 def _check_device(device: str) -> str:
@@ -246,8 +249,24 @@ def add_generate_command(sub: argparse._SubParsersAction) -> None:
     help_with_defaults(p, {"eval_every": "; keep --steps / --eval-every >= 5"}, "eval_batches")
 
 
+def generate_suite(spec: Any, store: str | os.PathLike, *, extra_args: Sequence[str] = ()) -> int:
+    """Train every (space, task) of a :class:`~taskset_torch.suite.SuiteSpec` into ``store``
+    through ``taskset-torch generate`` (resumable: units already in the store are kept).
+
+    Returns the first non-zero exit status, else 0.
+    """
+    from taskset_torch.cli import main
+    from taskset_torch.suite import generate_commands
+
+    for argv in generate_commands(spec, store, extra_args):
+        rc = main(argv)
+        if rc:
+            return rc
+    return 0
+
+
 def _cmd_suite_generate(args: argparse.Namespace) -> int:
-    from taskset_torch.suite import generate_suite, read_spec
+    from taskset_torch.suite import read_spec
 
     spec = read_spec(args.spec)  # a bad spec is a ValueError: main() says so (exit 2)
     extra = ["--device", args.device, "--backend", args.backend]
