@@ -5,6 +5,9 @@ reader with generated examples of each dataset's real feature spec (shapes, dtyp
 so everything downstream of TFDS (resizing, label keys, hashing, encoding, caching) runs for real.
 """
 
+import tempfile
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -12,6 +15,7 @@ import torch
 from taskset_torch import datasets as D
 from taskset_torch.datasets import cache
 from taskset_torch.datasets.text_sources import taskset_hash_fraction
+from taskset_torch.datasets.tfds_source import tfds_scratch, tfds_split_names
 from taskset_torch.datasets.tokenizers import SubwordEncoder
 
 tfds = pytest.importorskip("tensorflow_datasets")
@@ -19,8 +23,23 @@ tfds = pytest.importorskip("tensorflow_datasets")
 
 @pytest.fixture
 def mock():
-    with tfds.testing.mock_data(num_examples=24, policy=tfds.testing.MockPolicy.USE_CODE):
+    with (
+        tfds_scratch(),
+        tfds.testing.mock_data(num_examples=24, policy=tfds.testing.MockPolicy.USE_CODE),
+    ):
         yield
+
+
+def _leaked_tfds_dirs() -> set:
+    return {p.name for p in Path(tempfile.gettempdir()).glob("tmp*tfds")}
+
+
+def test_building_a_tfds_builder_leaves_no_temporary_directory(tmp_path):
+    """TFDS makes an empty temp dir per builder of unprepared data and keeps it; ours go away."""
+    before = _leaked_tfds_dirs()
+    names = tfds_split_names("mnist", tmp_path, ("x",))  # offline: no splits -> the default
+    assert names and all(isinstance(n, str) for n in names)
+    assert _leaked_tfds_dirs() == before
 
 
 def test_split_hash_is_tfds_hasher():

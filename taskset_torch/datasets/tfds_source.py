@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ __all__ = [
     "tfds_has_data",
     "tfds_split_names",
     "iter_tfds",
+    "tfds_scratch",
 ]
 
 TFDS_EXTRA = "pip install taskset-torch[tfds]"
@@ -37,6 +40,25 @@ def import_tfds() -> Any:
     return tfds
 
 
+@contextlib.contextmanager
+def tfds_scratch() -> Iterator[None]:
+    """Contain the temporary directories TFDS makes while it builds a dataset builder.
+
+    For a dataset not prepared on disk, TFDS's builder looks for its metadata in a fresh
+    ``tempfile.mkdtemp("tfds")`` and, offline, never removes it: one empty ``/tmp/tmp*tfds`` per
+    builder, thousands after a while. Inside this context such directories go into one private
+    temporary directory that is deleted on exit. Not thread-safe (it sets ``tempfile.tempdir``);
+    wrap construction only, never a generator's ``yield``.
+    """
+    with tempfile.TemporaryDirectory(prefix="taskset_torch_tfds_") as scratch:
+        before = tempfile.tempdir
+        tempfile.tempdir = scratch
+        try:
+            yield
+        finally:
+            tempfile.tempdir = before
+
+
 def tfds_data_dir(data_dir: Path) -> Path:
     """Where TFDS data lives inside the taskset-torch data directory."""
     return data_dir / "tfds"
@@ -51,7 +73,8 @@ def tfds_has_data(tfds_name: str, data_dir: Path) -> bool:
 def tfds_split_names(tfds_name: str, data_dir: Path, default: tuple[str, ...]) -> tuple[str, ...]:
     """The dataset's split names from its TFDS info, or ``default`` when TFDS does not say."""
     tfds = import_tfds()
-    builder = tfds.builder(tfds_name, data_dir=str(tfds_data_dir(data_dir)))
+    with tfds_scratch():
+        builder = tfds.builder(tfds_name, data_dir=str(tfds_data_dir(data_dir)))
     names = tuple(builder.info.splits.keys())
     return names or default
 
@@ -68,12 +91,15 @@ def iter_tfds(
     tfds = import_tfds()
     ddir = str(tfds_data_dir(data_dir))
     if tf_installed():
-        ds = tfds.load(tfds_name, split=split, data_dir=ddir, download=download)
+        with tfds_scratch():
+            ds = tfds.load(tfds_name, split=split, data_dir=ddir, download=download)
         yield from tfds.as_numpy(ds)
         return
     if download:
-        builder = tfds.builder(tfds_name, data_dir=ddir)
+        with tfds_scratch():
+            builder = tfds.builder(tfds_name, data_dir=ddir)
         builder.download_and_prepare(file_format="array_record")
-    source = tfds.data_source(tfds_name, split=split, data_dir=ddir, download=False)
+    with tfds_scratch():
+        source = tfds.data_source(tfds_name, split=split, data_dir=ddir, download=False)
     for i in range(len(source)):
         yield source[i]
