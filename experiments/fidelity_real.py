@@ -184,7 +184,10 @@ def _nan_to_none(obj):
 
 
 def _fmt(x) -> str:
-    return "nan" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.3f}"
+    """A table cell: 3 decimals, scientific past 1e5 (an exploded config's loss stays a column)."""
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "nan"
+    return f"{x:.3g}" if abs(x) >= 1e5 else f"{x:.3f}"
 
 
 def _unit_progress(task: str, n_units: int, t0: float):

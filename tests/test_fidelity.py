@@ -128,3 +128,9 @@ def test_no_train_reports_on_the_picked_configs_the_store_holds(tmp_path, capsys
     assert r["n_configs"] == 3 and r["spearman"] == pytest.approx(1.0)
     assert "unit" not in out.err  # nothing trained
     assert len(CurveStore(store).read(STAND_IN, fr.SPACE).config_names) == 3
+
+
+def test_table_cells_stay_narrow_for_exploded_losses():
+    assert fr._fmt(0.12345) == "0.123"
+    assert fr._fmt(637958621233152.25) == "6.38e+14"
+    assert fr._fmt(float("nan")) == "nan" and fr._fmt(None) == "nan"
