@@ -8,7 +8,9 @@ curve store) and compare at the same steps:
 
 - Spearman rank correlation over configs of the valid_inner loss at the last step, over all picked
   configs and over those that trained (TaskSet's loss below its step-0 loss); a non-finite loss
-  ranks worst (ties share their mean rank);
+  ranks worst (ties share their mean rank); beside it ``ts_i/o``, TaskSet's own valid_inner vs
+  valid_outer Spearman over the same configs (same runs, other eval data: the agreement eval
+  noise alone allows, e.g. among configs stuck at chance);
 - mean absolute and relative loss difference at steps 0, 1000, 2000, ... (configs finite in both);
 - one figure per task: our final loss vs TaskSet's (one point per config) and both curves of 4.
 
@@ -45,6 +47,7 @@ DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "taskse
 SPACE = "adam8p_wide_grid"
 TASKSET_EVAL_EVERY = 200  # the released curves' points: steps 0, 200, ..., 10000
 VALID_INNER = 1
+VALID_OUTER = 2  # the released JSON's "test" curves
 
 
 def stratified_pick(final: np.ndarray, n: int, seed: int) -> np.ndarray:
@@ -311,7 +314,11 @@ def main(argv: list[str] | None = None) -> int:
         ours = mine.mean(axis=1)  # over seeds; a diverged replica makes the mean NaN (TaskSet's)
         theirs = theirs_all[picked[have]][:, at]
         res = compare_task(ours, theirs, steps)
+        # TaskSet against itself: its valid_inner vs valid_outer ranks of the same runs. Only the
+        # evaluation data differs, so this bounds what eval noise alone lets any rho reach.
+        outer = real.values[t, picked[have], 0, at[-1], VALID_OUTER].astype(np.float64)
         res.update(
+            spearman_taskset_inner_outer=spearman(theirs[:, -1], outer),
             trained_here=computed,
             wall_s=round(time.time() - t0, 1),
             ours_task=ours_task,
@@ -326,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     spears = [r["spearman"] for r in results.values()]
     median = float(np.nanmedian(spears)) if np.isfinite(spears).any() else math.nan
     by = [int(s) for s in next(iter(results.values()))["by_step"]]
-    head = f"{'task':<58} {'n':>3} {'rho':>6} {'rho_tr':>6} {'n_tr':>4}"
+    head = f"{'task':<58} {'n':>3} {'rho':>6} {'rho_tr':>6} {'n_tr':>4} {'ts_i/o':>6}"
     head += "".join(f" {'mae@' + str(s):>9}" for s in by) + f" {'rel_last':>8} {'div o/t':>7}"
     print(
         f"fidelity: {len(results)} tasks, {args.configs} {SPACE} configs each, {args.steps} steps, "
@@ -337,6 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     for task, r in results.items():
         line = f"{task[:58]:<58} {r['n_configs']:>3} {_fmt(r['spearman']):>6} "
         line += f"{_fmt(r['spearman_trained']):>6} {r['n_trained']:>4}"
+        line += f" {_fmt(r['spearman_taskset_inner_outer']):>6}"
         line += "".join(f" {_fmt(r['by_step'][s]['mae']):>9}" for s in by)
         line += f" {_fmt(r['rel_last']):>8} {r['diverged_ours']:>3}/{r['diverged_taskset']:<3}"
         print(line)
@@ -345,6 +353,7 @@ def main(argv: list[str] | None = None) -> int:
             t: {
                 "spearman": r["spearman"],
                 "spearman_trained": r["spearman_trained"],
+                "spearman_taskset_inner_outer": r["spearman_taskset_inner_outer"],
                 "mae_last": r["mae_last"],
                 "rel_last": r["rel_last"],
                 "n_trained": r["n_trained"],

@@ -78,6 +78,13 @@ def test_fidelity_of_our_own_curves_is_exact_and_the_run_resumes(tmp_path, capsy
     assert r["spearman"] == pytest.approx(1.0)
     assert r["mae_last"] == pytest.approx(0.0, abs=1e-4 * max(1.0, abs(r["step0_taskset"])))
     assert result["median_spearman"] == pytest.approx(1.0)
+    # TaskSet's own inner-vs-outer agreement over the same picked configs, beside ours.
+    real = fr.read_taskset_json(data, space=fr.SPACE)
+    inner = real.values[0, :, 0, 1, fr.VALID_INNER]
+    picked = fr.stratified_pick(inner, 6, fr.pick_seed(0, "fake_task"))
+    outer = real.values[0, picked, 0, 1, fr.VALID_OUTER]
+    want = fr.spearman(inner[picked].astype(float), outer.astype(float))
+    assert r["spearman_taskset_inner_outer"] == pytest.approx(want)
     assert result["protocol"]["steps"] == 200 and result["protocol"]["randomness"] == "shared"
     assert (store / "figures" / "fake_task.png").stat().st_size > 5_000
     details = json.loads((store / "fidelity.json").read_text())["details"]["fake_task"]
