@@ -34,9 +34,11 @@ import math
 import sys
 import time
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from hparam_lists.importers import read_taskset_json
 from taskset_torch.curves import CurveStore
@@ -193,18 +195,20 @@ def _fmt(x) -> str:
     return f"{x:.3g}" if abs(x) >= 1e5 else f"{x:.3f}"
 
 
-def _unit_progress(task: str, n_units: int, t0: float):
-    """``on_unit`` callback: one line per finished or skipped unit, with elapsed time."""
+def _unit_progress(task: str, n_units: int, t0: float, bar) -> Callable:
+    """``on_unit`` callback: one line per finished or skipped unit (elapsed time), written above
+    the step bar ``bar``, which a skipped unit advances by its steps."""
     done = [0]
 
     def report(unit, skipped: bool) -> None:
         done[0] += 1
+        if skipped:
+            bar.update(bar.total // n_units)
         what = "already in the store" if skipped else "trained"
-        print(
+        bar.write(
             f"[{time.time() - t0:7.0f}s] {task}: unit {done[0]}/{n_units} "
             f"({len(unit.config_seeds)} configs, seed {unit.seed}) {what}",
             file=sys.stderr,
-            flush=True,
         )
 
     return report
@@ -299,13 +303,20 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.time()
         computed = 0
         if not args.no_train:
-            try:
-                computed = run_units(
-                    units, store, cfg, on_unit=_unit_progress(task, len(units), t0)
-                )
-            except (KeyError, ValueError) as e:
-                print(f"{task}: cannot train {ours_task!r}: {e}", file=sys.stderr)
-                return 2
+            total = len(units) * args.steps
+            # A refresh every 30 s at most: a log file gets a readable line, not a flood.
+            with tqdm(total=total, unit="step", desc=task[-40:], mininterval=30) as bar:
+                try:
+                    computed = run_units(
+                        units,
+                        store,
+                        cfg,
+                        on_step=bar.update,
+                        on_unit=_unit_progress(task, len(units), t0, bar),
+                    )
+                except (KeyError, ValueError) as e:
+                    print(f"{task}: cannot train {ours_task!r}: {e}", file=sys.stderr)
+                    return 2
         held = _held_curves(store, ours_task, picked, steps, args.seeds)
         if held is None:
             print(f"{task}: the store holds none of its picked configs yet", file=sys.stderr)
