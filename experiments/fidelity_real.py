@@ -21,6 +21,8 @@ Prints a table, then as its last line one JSON object
         --configs 32 --steps 2000 --eval-batches 50 [--device cuda] [--store runs/fidelity]
 
 ``--stand-in TASK`` trains TASK in place of every TaskSet task (a cheap check of the pipeline).
+``--workers N`` trains N tasks at once, each in its own process (a CPU machine's cores, or
+several tasks sharing one GPU), then reports on all of them.
 Each finished unit (``--chunk`` configs) prints a progress line to stderr; an interrupted run
 resumes from its last finished unit. ``--no-train`` trains nothing and reports on the picked
 configs the store already holds (a long CPU run's interim result; ``n`` says how many).
@@ -29,8 +31,12 @@ configs the store already holds (a long CPU run's interim result; ``n`` says how
 from __future__ import annotations
 
 import argparse
+import concurrent.futures as cf
+import contextlib
+import io
 import json
 import math
+import multiprocessing as mp
 import sys
 import time
 import zlib
@@ -41,6 +47,7 @@ import numpy as np
 from tqdm import tqdm
 
 from hparam_lists.importers import read_taskset_json
+from taskset_torch.base import usable_cpus
 from taskset_torch.curves import CurveStore
 from taskset_torch.runner import plan, run_units
 from taskset_torch.training import TrainConfig
@@ -242,6 +249,29 @@ def _held_curves(
     return np.asarray(have), mine.astype(np.float64), curves.data_sources.get(task, [])
 
 
+def _train_task(argv: list[str], threads: int) -> int:
+    """One task's training in a worker process (its report goes nowhere: the parent reports)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    with contextlib.redirect_stdout(io.StringIO()):
+        return main(argv)
+
+
+def _train_in_processes(raw_argv: list[str], tasks: list[str], workers: int) -> list[str]:
+    """Train ``tasks`` ``workers`` at a time, each in a spawned process running this script's
+    ``main`` on that task alone; returns the tasks whose training failed."""
+    workers = min(workers, len(tasks))
+    threads = max(1, usable_cpus() // workers)
+    ctx = mp.get_context("spawn")  # a fresh interpreter: no torch thread pool crosses a fork
+    with cf.ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+        jobs = {
+            pool.submit(_train_task, [*raw_argv, "--tasks", t, "--workers", "1"], threads): t
+            for t in tasks
+        }
+        return [jobs[f] for f in cf.as_completed(jobs) if f.result() != 0]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--taskset-json", type=Path, default=DEFAULT_DATA, help="dir of <task>.json")
@@ -262,12 +292,21 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="train nothing: report on the picked configs the store already holds",
     )
-    args = p.parse_args(argv)
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="tasks trained at once, each in its own process with usable CPUs / workers threads",
+    )
+    raw_argv = list(sys.argv[1:] if argv is None else argv)
+    args = p.parse_args(raw_argv)
 
     if args.steps < TASKSET_EVAL_EVERY or args.steps % TASKSET_EVAL_EVERY:
         p.error(f"--steps must be a positive multiple of {TASKSET_EVAL_EVERY} (TaskSet's points)")
     if args.seeds < 1:
         p.error("--seeds must be >= 1")
+    if args.workers < 1:
+        p.error("--workers must be >= 1")
     if args.device.startswith("cuda"):
         import torch
 
@@ -281,6 +320,13 @@ def main(argv: list[str] | None = None) -> int:
     n_points = real.values.shape[3]
     if args.steps // TASKSET_EVAL_EVERY >= n_points:
         p.error(f"--steps {args.steps} is past TaskSet's last point ({real.steps[-1]})")
+    # (A stand-in is one task for all: its units are trained once, here.)
+    if args.workers > 1 and not args.no_train and not args.stand_in and len(real.tasks) > 1:
+        failed = _train_in_processes(raw_argv, list(real.tasks), args.workers)
+        if failed:
+            print(f"training failed for {', '.join(failed)}", file=sys.stderr)
+            return 2
+        args.no_train = True  # all trained: report from the store
     cfg = TrainConfig(
         training_steps=args.steps,
         eval_every=TASKSET_EVAL_EVERY,

@@ -44,21 +44,28 @@ def test_stratified_pick_spans_the_range_including_diverged():
         fr.stratified_pick(final, 0, seed=0)
 
 
-def _fake_taskset_dir(tmp_path: Path, n_configs: int) -> Path:
-    """TaskSet's JSON layout filled with OUR curves of the stand-in task (so fidelity is exact)."""
-    store = CurveStore(tmp_path / "source")
-    run_units(plan([STAND_IN], "adam8p_wide_grid", range(n_configs), [0], 100), store, CFG)
-    c = store.read(STAND_IN, "adam8p_wide_grid")
+def _fake_taskset_dir(tmp_path: Path, n_configs: int, tasks: dict[str, str] | None = None) -> Path:
+    """TaskSet's JSON layout filled with OUR curves (so fidelity is exact): ``{file name: our
+    task}``, by default ``fake_task`` holding the stand-in's curves."""
+    d = tmp_path / "taskset"
+    d.mkdir()
+    for name, task in (tasks or {"fake_task": STAND_IN}).items():
+        rows = _our_rows(tmp_path / "source", task, n_configs)
+        (d / f"{name}.json").write_text(json.dumps(rows))
+    return d
+
+
+def _our_rows(source: Path, task: str, n_configs: int) -> list[dict]:
+    store = CurveStore(source)
+    run_units(plan([task], "adam8p_wide_grid", range(n_configs), [0], 100), store, CFG)
+    c = store.read(task, "adam8p_wide_grid")
     space = get_space("adam8p_wide_grid")
     rows = []
     for i in range(n_configs):
         v = c.values[0, i, 0].astype(float)  # [step, split]; TaskSet's file runs on past our steps
         curve = {key: [*v[:, k].tolist(), float(v[-1, k]), float(v[-1, k])] for key, k in KEYS}
         rows.append({"hp": space.sample(i), **{key: {"loss": x} for key, x in curve.items()}})
-    d = tmp_path / "taskset"
-    d.mkdir()
-    (d / "fake_task.json").write_text(json.dumps(rows))
-    return d
+    return rows
 
 
 def test_fidelity_of_our_own_curves_is_exact_and_the_run_resumes(tmp_path, capsys):
@@ -141,3 +148,19 @@ def test_table_cells_stay_narrow_for_exploded_losses():
     assert fr._fmt(0.12345) == "0.123"
     assert fr._fmt(637958621233152.25) == "6.38e+14"
     assert fr._fmt(float("nan")) == "nan" and fr._fmt(None) == "nan"
+
+
+def test_workers_train_tasks_in_parallel_processes_and_report_all(tmp_path, capsys):
+    tasks = ["quadratic_family_seed106", "quadratic_family_seed7"]
+    data = _fake_taskset_dir(tmp_path, 8, {t: t for t in tasks})
+    store = tmp_path / "fid"
+    argv = [
+        "--taskset-json", str(data), "--configs", "4", "--steps", "200", "--eval-batches", "1",
+        "--store", str(store), "--workers", "2",
+    ]  # fmt: skip
+    assert fr.main(argv) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert sorted(result["tasks"]) == tasks
+    for t in tasks:  # each task's own curves, trained by a worker: exact against themselves
+        assert result["tasks"][t]["spearman"] == pytest.approx(1.0)
+        assert len(CurveStore(store).read(t, fr.SPACE).config_names) == 4
