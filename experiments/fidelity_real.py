@@ -49,6 +49,7 @@ from tqdm import tqdm
 from hparam_lists.importers import read_taskset_json
 from taskset_torch.base import usable_cpus
 from taskset_torch.curves import CurveStore
+from taskset_torch.curves.io import atomic_write_text
 from taskset_torch.runner import plan, run_units
 from taskset_torch.training import TrainConfig
 
@@ -272,7 +273,68 @@ def _train_in_processes(raw_argv: list[str], tasks: list[str], workers: int) -> 
         return [jobs[f] for f in cf.as_completed(jobs) if f.result() != 0]
 
 
-def main(argv: list[str] | None = None) -> int:
+def _train_units(task: str, units: list, store: CurveStore, cfg: TrainConfig, t0: float) -> int:
+    """Train what the store lacks of ``units`` under a step bar; how many units were trained."""
+    # A refresh every 30 s at most: a log file gets a readable line, not a flood.
+    with tqdm(
+        total=len(units) * cfg.training_steps, unit="step", desc=task[-40:], mininterval=30
+    ) as bar:
+        on_unit = _unit_progress(task, len(units), t0, bar)
+        return run_units(units, store, cfg, on_step=bar.update, on_unit=on_unit)
+
+
+def _report(results: dict[str, dict], args: argparse.Namespace) -> dict:
+    """Print the table, write ``<store>/fidelity.json`` (with the details); the JSON summary."""
+    spears = [r["spearman"] for r in results.values()]
+    median = float(np.nanmedian(spears)) if np.isfinite(spears).any() else math.nan
+    by = [int(s) for s in next(iter(results.values()))["by_step"]]
+    head = f"{'task':<58} {'n':>3} {'rho':>6} {'rho_tr':>6} {'n_tr':>4} {'ts_i/o':>6}"
+    head += "".join(f" {'mae@' + str(s):>9}" for s in by) + f" {'rel_last':>8} {'div o/t':>7}"
+    print(
+        f"fidelity: {len(results)} tasks, {args.configs} {SPACE} configs each, {args.steps} steps, "
+        f"{args.eval_batches} eval batches, {args.seeds} seed(s), device {args.device}, "
+        f"randomness {'independent' if args.independent else 'shared'}"
+    )
+    print(head)
+    for task, r in results.items():
+        line = f"{task[:58]:<58} {r['n_configs']:>3} {_fmt(r['spearman']):>6} "
+        line += f"{_fmt(r['spearman_trained']):>6} {r['n_trained']:>4}"
+        line += f" {_fmt(r['spearman_taskset_inner_outer']):>6}"
+        line += "".join(f" {_fmt(r['by_step'][s]['mae']):>9}" for s in by)
+        line += f" {_fmt(r['rel_last']):>8} {r['diverged_ours']:>3}/{r['diverged_taskset']:<3}"
+        print(line)
+    summary = {
+        "tasks": {
+            t: {
+                "spearman": r["spearman"],
+                "spearman_trained": r["spearman_trained"],
+                "spearman_taskset_inner_outer": r["spearman_taskset_inner_outer"],
+                "mae_last": r["mae_last"],
+                "rel_last": r["rel_last"],
+                "n_trained": r["n_trained"],
+                "n_configs": r["n_configs"],
+                "step0_ours": r["step0_ours"],
+                "step0_taskset": r["step0_taskset"],
+            }
+            for t, r in results.items()
+        },
+        "median_spearman": median,
+        "protocol": {
+            "steps": args.steps,
+            "configs": args.configs,
+            "eval_batches": args.eval_batches,
+            "seeds": args.seeds,
+            "device": args.device,
+            "randomness": "independent" if args.independent else "shared",
+        },
+    }
+    args.store.mkdir(parents=True, exist_ok=True)
+    details = json.dumps(_nan_to_none({**summary, "details": results}), indent=1)
+    atomic_write_text(args.store / "fidelity.json", details)
+    return summary
+
+
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--taskset-json", type=Path, default=DEFAULT_DATA, help="dir of <task>.json")
     p.add_argument("--tasks", help="comma-separated task names (default: every file)")
@@ -298,6 +360,11 @@ def main(argv: list[str] | None = None) -> int:
         default=1,
         help="tasks trained at once, each in its own process with usable CPUs / workers threads",
     )
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = _parser()
     raw_argv = list(sys.argv[1:] if argv is None else argv)
     args = p.parse_args(raw_argv)
 
@@ -349,21 +416,16 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.time()
         computed = 0
         if not args.no_train:
-            total = len(units) * args.steps
-            # A refresh every 30 s at most: a log file gets a readable line, not a flood.
-            with tqdm(total=total, unit="step", desc=task[-40:], mininterval=30) as bar:
-                try:
-                    computed = run_units(
-                        units,
-                        store,
-                        cfg,
-                        on_step=bar.update,
-                        on_unit=_unit_progress(task, len(units), t0, bar),
-                    )
-                except (KeyError, ValueError) as e:
-                    print(f"{task}: cannot train {ours_task!r}: {e}", file=sys.stderr)
-                    return 2
-        held = _held_curves(store, ours_task, picked, steps, args.seeds)
+            try:
+                computed = _train_units(task, units, store, cfg, t0)
+            except (KeyError, ValueError) as e:
+                print(f"{task}: cannot train {ours_task!r}: {e}", file=sys.stderr)
+                return 2
+        try:
+            held = _held_curves(store, ours_task, picked, steps, args.seeds)
+        except ValueError as e:  # curves of another protocol (e.g. fewer steps)
+            print(f"{task}: {e}", file=sys.stderr)
+            return 2
         if held is None:
             print(f"{task}: the store holds none of its picked configs yet", file=sys.stderr)
             continue
@@ -387,54 +449,7 @@ def main(argv: list[str] | None = None) -> int:
     if not results:
         print("no task has curves in the store: nothing to report", file=sys.stderr)
         return 1
-    spears = [r["spearman"] for r in results.values()]
-    median = float(np.nanmedian(spears)) if np.isfinite(spears).any() else math.nan
-    by = [int(s) for s in next(iter(results.values()))["by_step"]]
-    head = f"{'task':<58} {'n':>3} {'rho':>6} {'rho_tr':>6} {'n_tr':>4} {'ts_i/o':>6}"
-    head += "".join(f" {'mae@' + str(s):>9}" for s in by) + f" {'rel_last':>8} {'div o/t':>7}"
-    print(
-        f"fidelity: {len(results)} tasks, {args.configs} {SPACE} configs each, {args.steps} steps, "
-        f"{args.eval_batches} eval batches, {args.seeds} seed(s), device {args.device}, "
-        f"randomness {'independent' if args.independent else 'shared'}"
-    )
-    print(head)
-    for task, r in results.items():
-        line = f"{task[:58]:<58} {r['n_configs']:>3} {_fmt(r['spearman']):>6} "
-        line += f"{_fmt(r['spearman_trained']):>6} {r['n_trained']:>4}"
-        line += f" {_fmt(r['spearman_taskset_inner_outer']):>6}"
-        line += "".join(f" {_fmt(r['by_step'][s]['mae']):>9}" for s in by)
-        line += f" {_fmt(r['rel_last']):>8} {r['diverged_ours']:>3}/{r['diverged_taskset']:<3}"
-        print(line)
-    summary = {
-        "tasks": {
-            t: {
-                "spearman": r["spearman"],
-                "spearman_trained": r["spearman_trained"],
-                "spearman_taskset_inner_outer": r["spearman_taskset_inner_outer"],
-                "mae_last": r["mae_last"],
-                "rel_last": r["rel_last"],
-                "n_trained": r["n_trained"],
-                "n_configs": r["n_configs"],
-                "step0_ours": r["step0_ours"],
-                "step0_taskset": r["step0_taskset"],
-            }
-            for t, r in results.items()
-        },
-        "median_spearman": median,
-        "protocol": {
-            "steps": args.steps,
-            "configs": args.configs,
-            "eval_batches": args.eval_batches,
-            "seeds": args.seeds,
-            "device": args.device,
-            "randomness": "independent" if args.independent else "shared",
-        },
-    }
-    out = args.store / "fidelity.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(".fidelity.json.tmp")
-    tmp.write_text(json.dumps(_nan_to_none({**summary, "details": results}), indent=1))
-    tmp.replace(out)
+    summary = _report(results, args)
     print(json.dumps(_nan_to_none(summary)))
     return 0
 

@@ -141,6 +141,8 @@ def test_no_train_reports_on_the_picked_configs_the_store_holds(tmp_path, capsys
     r = json.loads(out.out.strip().splitlines()[-1])["tasks"]["fake_task"]
     assert r["n_configs"] == 3 and r["spearman"] == pytest.approx(1.0)
     assert "unit" not in out.err  # nothing trained
+    assert fr.main([*argv[:7], "400", *argv[8:]]) == 2  # the store's curves stop at 200
+    assert "do not reach step 400" in capsys.readouterr().err
     assert len(CurveStore(store).read(STAND_IN, fr.SPACE).config_names) == 3
 
 
