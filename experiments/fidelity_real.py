@@ -32,8 +32,6 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
-import contextlib
-import io
 import json
 import math
 import multiprocessing as mp
@@ -48,7 +46,7 @@ from tqdm import tqdm
 
 from hparam_lists.importers import read_taskset_json
 from taskset_torch.base import usable_cpus
-from taskset_torch.curves import CurveStore
+from taskset_torch.curves import Curves, CurveStore
 from taskset_torch.curves.io import atomic_write_text
 from taskset_torch.runner import plan, run_units
 from taskset_torch.training import TrainConfig
@@ -58,6 +56,7 @@ SPACE = "adam8p_wide_grid"
 TASKSET_EVAL_EVERY = 200  # the released curves' points: steps 0, 200, ..., 10000
 VALID_INNER = 1
 VALID_OUTER = 2  # the released JSON's "test" curves
+Trained = dict[str, tuple[int, float]]  # task -> (units trained, seconds)
 
 
 def stratified_pick(final: np.ndarray, n: int, seed: int) -> np.ndarray:
@@ -250,27 +249,65 @@ def _held_curves(
     return np.asarray(have), mine.astype(np.float64), curves.data_sources.get(task, [])
 
 
-def _train_task(argv: list[str], threads: int) -> int:
-    """One task's training in a worker process (its report goes nowhere: the parent reports)."""
+def _train_task(argv: list[str], threads: int) -> tuple[Trained, str | None]:
+    """:func:`_train_all` in a worker process, for the tasks ``argv`` names."""
     import torch
 
     torch.set_num_threads(threads)
-    with contextlib.redirect_stdout(io.StringIO()):
-        return main(argv)
+    args, real = _setup(argv)
+    return _train_all(args, real)
 
 
-def _train_in_processes(raw_argv: list[str], tasks: list[str], workers: int) -> list[str]:
-    """Train ``tasks`` ``workers`` at a time, each in a spawned process running this script's
-    ``main`` on that task alone; returns the tasks whose training failed."""
+def _train_in_processes(
+    raw_argv: list[str], tasks: list[str], workers: int
+) -> tuple[Trained, list[str]]:
+    """Train ``tasks`` ``workers`` at a time, each in a spawned process on that task alone;
+    ({task: (units trained, seconds)}, the errors)."""
     workers = min(workers, len(tasks))
     threads = max(1, usable_cpus() // workers)
     ctx = mp.get_context("spawn")  # a fresh interpreter: no torch thread pool crosses a fork
+    trained: Trained = {}
+    errors = []
     with cf.ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-        jobs = {
-            pool.submit(_train_task, [*raw_argv, "--tasks", t, "--workers", "1"], threads): t
-            for t in tasks
-        }
-        return [jobs[f] for f in cf.as_completed(jobs) if f.result() != 0]
+        jobs = [pool.submit(_train_task, [*raw_argv, "--tasks", t], threads) for t in tasks]
+        for job in cf.as_completed(jobs):
+            done, error = job.result()
+            trained.update(done)
+            errors += [error] if error else []
+    return trained, errors
+
+
+def _picked(args: argparse.Namespace, real: Curves, t: int) -> np.ndarray:
+    """Task ``t``'s picked config indices: stratified by TaskSet's valid_inner at ``--steps``."""
+    final = real.values[t, :, 0, args.steps // TASKSET_EVAL_EVERY, VALID_INNER]
+    return stratified_pick(
+        final.astype(np.float64), args.configs, pick_seed(args.pick_seed, real.tasks[t])
+    )
+
+
+def _train_all(args: argparse.Namespace, real: Curves) -> tuple[Trained, str | None]:
+    """Train what the store lacks of every task's picked configs; ({task: (units trained,
+    seconds)}, the first error or None)."""
+    store = CurveStore(args.store)
+    cfg = TrainConfig(
+        training_steps=args.steps,
+        eval_every=TASKSET_EVAL_EVERY,
+        eval_batches=args.eval_batches,
+        device=args.device,
+        independent=args.independent,
+    )
+    trained: Trained = {}
+    for t, task in enumerate(real.tasks):
+        ours_task = args.stand_in or task
+        seeds = list(range(args.seeds))
+        units = plan([ours_task], SPACE, _picked(args, real, t).tolist(), seeds, args.chunk)
+        t0 = time.time()
+        try:
+            computed = _train_units(task, units, store, cfg, t0)
+        except (KeyError, ValueError) as e:
+            return trained, f"{task}: cannot train {ours_task!r}: {e}"
+        trained[task] = (computed, round(time.time() - t0, 1))
+    return trained, None
 
 
 def _train_units(task: str, units: list, store: CurveStore, cfg: TrainConfig, t0: float) -> int:
@@ -363,11 +400,10 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
+def _setup(argv: list[str]) -> tuple[argparse.Namespace, Curves]:
+    """Parsed and checked arguments and TaskSet's curves of the chosen tasks (usage errors exit)."""
     p = _parser()
-    raw_argv = list(sys.argv[1:] if argv is None else argv)
-    args = p.parse_args(raw_argv)
-
+    args = p.parse_args(argv)
     if args.steps < TASKSET_EVAL_EVERY or args.steps % TASKSET_EVAL_EVERY:
         p.error(f"--steps must be a positive multiple of {TASKSET_EVAL_EVERY} (TaskSet's points)")
     if args.seeds < 1:
@@ -384,43 +420,33 @@ def main(argv: list[str] | None = None) -> int:
         real = read_taskset_json(args.taskset_json, tasks=tasks, space=SPACE)
     except (OSError, ValueError) as e:
         p.error(str(e))
-    n_points = real.values.shape[3]
-    if args.steps // TASKSET_EVAL_EVERY >= n_points:
+    if args.steps // TASKSET_EVAL_EVERY >= real.values.shape[3]:
         p.error(f"--steps {args.steps} is past TaskSet's last point ({real.steps[-1]})")
-    # (A stand-in is one task for all: its units are trained once, here.)
-    if args.workers > 1 and not args.no_train and not args.stand_in and len(real.tasks) > 1:
-        failed = _train_in_processes(raw_argv, list(real.tasks), args.workers)
-        if failed:
-            print(f"training failed for {', '.join(failed)}", file=sys.stderr)
+    return args, real
+
+
+def main(argv: list[str] | None = None) -> int:
+    raw_argv = list(sys.argv[1:] if argv is None else argv)
+    args, real = _setup(raw_argv)
+    trained: Trained = {}
+    if not args.no_train:
+        # (A stand-in is one task for all: its units are trained once, here.)
+        if args.workers > 1 and not args.stand_in and len(real.tasks) > 1:
+            trained, errors = _train_in_processes(raw_argv, list(real.tasks), args.workers)
+        else:
+            trained, error = _train_all(args, real)
+            errors = [error] if error else []
+        if errors:
+            print("\n".join(errors), file=sys.stderr)
             return 2
-        args.no_train = True  # all trained: report from the store
-    cfg = TrainConfig(
-        training_steps=args.steps,
-        eval_every=TASKSET_EVAL_EVERY,
-        eval_batches=args.eval_batches,
-        device=args.device,
-        independent=args.independent,
-    )
     store = CurveStore(args.store)
     fig_dir = args.figures or args.store / "figures"
     steps = np.arange(0, args.steps + 1, TASKSET_EVAL_EVERY)
     at = steps // TASKSET_EVAL_EVERY
     results: dict[str, dict] = {}
     for t, task in enumerate(real.tasks):
-        theirs_all = real.values[t, :, 0, :, VALID_INNER].astype(np.float64)  # [config, point]
-        picked = stratified_pick(
-            theirs_all[:, at[-1]], args.configs, pick_seed(args.pick_seed, task)
-        )
+        picked = _picked(args, real, t)
         ours_task = args.stand_in or task
-        units = plan([ours_task], SPACE, picked.tolist(), list(range(args.seeds)), args.chunk)
-        t0 = time.time()
-        computed = 0
-        if not args.no_train:
-            try:
-                computed = _train_units(task, units, store, cfg, t0)
-            except (KeyError, ValueError) as e:
-                print(f"{task}: cannot train {ours_task!r}: {e}", file=sys.stderr)
-                return 2
         try:
             held = _held_curves(store, ours_task, picked, steps, args.seeds)
         except ValueError as e:  # curves of another protocol (e.g. fewer steps)
@@ -431,15 +457,16 @@ def main(argv: list[str] | None = None) -> int:
             continue
         have, mine, sources = held
         ours = mine.mean(axis=1)  # over seeds; a diverged replica makes the mean NaN (TaskSet's)
-        theirs = theirs_all[picked[have]][:, at]
+        theirs = real.values[t, picked[have], 0][:, at, VALID_INNER].astype(np.float64)
         res = compare_task(ours, theirs, steps)
         # TaskSet against itself: its valid_inner vs valid_outer ranks of the same runs. Only the
         # evaluation data differs, so this bounds what eval noise alone lets any rho reach.
         outer = real.values[t, picked[have], 0, at[-1], VALID_OUTER].astype(np.float64)
+        computed, train_s = trained.get(task, (0, 0.0))
         res.update(
             spearman_taskset_inner_outer=spearman(theirs[:, -1], outer),
             trained_here=computed,
-            wall_s=round(time.time() - t0, 1),
+            wall_s=train_s,
             ours_task=ours_task,
             data_sources=sources,
         )

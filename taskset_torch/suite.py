@@ -9,8 +9,9 @@ A *suite spec* is a small JSON file::
      "tasks": ["quadratic_family_seed3", "FixedMLP_mnist_ce_128x128x128_relu_bs128", ...]}
 
 :func:`generate_commands` are the ``taskset-torch generate`` calls that train it into a curve
-store (``taskset-torch suite generate`` runs them: resumable, locally, on a GPU or on Ray). :func:`pack_suite` turns that store into one compact ``.npz`` (curves
-as float16 with an exact power-of-two scale per task and space, so no finite value overflows),
+store (``taskset-torch suite generate`` runs them: resumable, locally, on a GPU or on Ray).
+:func:`pack_suite` turns that store into one compact ``.npz`` (curves as float16 with an exact
+power-of-two scale per task and space, so no finite value overflows),
 with the spec, the code version and every task's data sources. :func:`load_suite` opens a packed
 suite as a :class:`~taskset_torch.curves.CurveStore` (unpacked once into a cache directory in
 TaskSet's released layout), so everything that reads a store reads a suite.
