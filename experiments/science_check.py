@@ -25,11 +25,11 @@ from pathlib import Path
 
 from hparam_lists.crossval import cross_validate
 from hparam_lists.evaluate import (
-    _present_prefix,
     evaluate_list,
     family_splits,
     kfold_splits,
     pool_evaluations,
+    present_prefix,
 )
 from hparam_lists.importers import read_store
 from hparam_lists.lists import load_list
@@ -67,7 +67,7 @@ def check_space(curves, *, folds: int, n_boot: int, seed: int, norm_ref: str) ->
         }
     if curves.space == "nadamw_grid":
         published = load_list("opt_list")
-        head = list(published.names[: _present_prefix(published.names, set(curves.config_names))])
+        head = list(published.names[: present_prefix(published.names, set(curves.config_names))])
         out["opt_list_present"] = len(head)
         pk = [k for k in ks if k <= len(head)]
         if pk:

@@ -40,6 +40,7 @@ __all__ = [
     "pool_evaluations",
     "Comparison",
     "compare_lists",
+    "present_prefix",
 ]
 
 SPEEDUP_DEFINITION = (
@@ -423,8 +424,9 @@ class Comparison:
         }
 
 
-def _present_prefix(entries: Sequence[str], present: set[str]) -> int:
-    """How many leading entries of a list have curves (are in ``present``)."""
+def present_prefix(entries: Sequence[str], present: set[str]) -> int:
+    """How many leading entries of a list have curves (are in ``present``): the prefix of a
+    published list (e.g. ``opt_list``) that can be evaluated on a store holding only its head."""
     for i, name in enumerate(entries):
         if name not in present:
             return i
@@ -450,7 +452,7 @@ def compare_lists(
     if not lists:
         raise ValueError("compare_lists needs at least one list")
     present = set(scores.config_names)
-    prefix = {name: _present_prefix(entries, present) for name, entries in lists.items()}
+    prefix = {name: present_prefix(entries, present) for name, entries in lists.items()}
     for name, n in prefix.items():
         if n == 0:
             raise KeyError(

@@ -16,6 +16,7 @@ from hparam_lists.evaluate import (
     family_splits,
     kfold_splits,
     leave_n_out_splits,
+    present_prefix,
     task_family,
     trials_to_match,
 )
@@ -401,6 +402,16 @@ def test_compare_lists_only_on_tasks_where_all_configs_exist():
     assert set(comp.to_dict()["lists"]) == {"a", "b", "a_again"}
     with pytest.raises(KeyError, match="not in these curves"):
         compare_lists(scores, {"x": ["nadamw_grid_seed251"]})
+
+
+def test_present_prefix_counts_leading_entries_with_curves():
+    # A published list evaluated on a store that trained only its head: the usable prefix stops
+    # at the first missing entry, even when later entries happen to be present.
+    present = {"c0", "c1", "c3"}
+    assert present_prefix(["c0", "c1", "c2", "c3"], present) == 2
+    assert present_prefix(["c2", "c0"], present) == 0
+    assert present_prefix(["c1", "c0", "c3"], present) == 3
+    assert present_prefix([], present) == 0
 
 
 def test_cross_validation_beats_random_search_on_structured_tasks():
