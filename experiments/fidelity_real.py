@@ -185,17 +185,17 @@ def figure(
     tmp.replace(path)
 
 
-def _nan_to_none(obj):
+def nan_to_none(obj):
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
     if isinstance(obj, dict):
-        return {k: _nan_to_none(v) for k, v in obj.items()}
+        return {k: nan_to_none(v) for k, v in obj.items()}
     if isinstance(obj, list):
-        return [_nan_to_none(v) for v in obj]
+        return [nan_to_none(v) for v in obj]
     return obj
 
 
-def _fmt(x) -> str:
+def fmt_cell(x) -> str:
     """A table cell: 3 decimals, scientific past 1e5 (an exploded config's loss stays a column)."""
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "nan"
@@ -334,11 +334,11 @@ def _report(results: dict[str, dict], args: argparse.Namespace) -> dict:
     )
     print(head)
     for task, r in results.items():
-        line = f"{task[:58]:<58} {r['n_configs']:>3} {_fmt(r['spearman']):>6} "
-        line += f"{_fmt(r['spearman_trained']):>6} {r['n_trained']:>4}"
-        line += f" {_fmt(r['spearman_taskset_inner_outer']):>6}"
-        line += "".join(f" {_fmt(r['by_step'][s]['mae']):>9}" for s in by)
-        line += f" {_fmt(r['rel_last']):>8} {r['diverged_ours']:>3}/{r['diverged_taskset']:<3}"
+        line = f"{task[:58]:<58} {r['n_configs']:>3} {fmt_cell(r['spearman']):>6} "
+        line += f"{fmt_cell(r['spearman_trained']):>6} {r['n_trained']:>4}"
+        line += f" {fmt_cell(r['spearman_taskset_inner_outer']):>6}"
+        line += "".join(f" {fmt_cell(r['by_step'][s]['mae']):>9}" for s in by)
+        line += f" {fmt_cell(r['rel_last']):>8} {r['diverged_ours']:>3}/{r['diverged_taskset']:<3}"
         print(line)
     summary = {
         "tasks": {
@@ -366,7 +366,7 @@ def _report(results: dict[str, dict], args: argparse.Namespace) -> dict:
         },
     }
     args.store.mkdir(parents=True, exist_ok=True)
-    details = json.dumps(_nan_to_none({**summary, "details": results}), indent=1)
+    details = json.dumps(nan_to_none({**summary, "details": results}), indent=1)
     atomic_write_text(args.store / "fidelity.json", details)
     return summary
 
@@ -477,7 +477,7 @@ def main(argv: list[str] | None = None) -> int:
         print("no task has curves in the store: nothing to report", file=sys.stderr)
         return 1
     summary = _report(results, args)
-    print(json.dumps(_nan_to_none(summary)))
+    print(json.dumps(nan_to_none(summary)))
     return 0
 
 

@@ -147,9 +147,9 @@ def test_no_train_reports_on_the_picked_configs_the_store_holds(tmp_path, capsys
 
 
 def test_table_cells_stay_narrow_for_exploded_losses():
-    assert fr._fmt(0.12345) == "0.123"
-    assert fr._fmt(637958621233152.25) == "6.38e+14"
-    assert fr._fmt(float("nan")) == "nan" and fr._fmt(None) == "nan"
+    assert fr.fmt_cell(0.12345) == "0.123"
+    assert fr.fmt_cell(637958621233152.25) == "6.38e+14"
+    assert fr.fmt_cell(float("nan")) == "nan" and fr.fmt_cell(None) == "nan"
 
 
 def test_workers_train_tasks_in_parallel_processes_and_report_all(tmp_path, capsys):
@@ -166,3 +166,58 @@ def test_workers_train_tasks_in_parallel_processes_and_report_all(tmp_path, caps
     for t in tasks:  # each task's own curves, trained by a worker: exact against themselves
         assert result["tasks"][t]["spearman"] == pytest.approx(1.0)
         assert len(CurveStore(store).read(t, fr.SPACE).config_names) == 4
+
+
+def _summary(tasks: dict[str, float], device: str = "cpu", steps: int = 2000) -> dict:
+    protocol = {"steps": steps, "configs": 32, "eval_batches": 50, "seeds": 1}
+    protocol.update(device=device, randomness="shared")
+    rows = {t: {"spearman": rho, "n_trained": 20, "mae_last": 0.01} for t, rho in tasks.items()}
+    return {"tasks": rows, "median_spearman": None, "protocol": protocol}
+
+
+def test_combine_reports_one_median_over_runs_on_other_devices(tmp_path, capsys):
+    import fidelity_combine as fc
+
+    gpu = tmp_path / "gpu_jobs.jsonl"  # one job per task, one summary line each
+    gpu.write_text(
+        "\n".join(json.dumps(_summary({t: r}, "cuda")) for t, r in (("a", 0.9), ("b", 0.5)))
+    )
+    cpu_report = tmp_path / "cpu.txt"  # a whole report: a table, then the JSON line
+    cpu_report.write_text("fidelity: 2 tasks\ntask n rho\n" + json.dumps(_summary({"c": 0.7})))
+    assert fc.main([str(gpu), str(cpu_report)]) == 0
+    *table, last = capsys.readouterr().out.strip().splitlines()
+    out = json.loads(last)
+    assert out["median_spearman"] == pytest.approx(0.7) and out["n_tasks"] == 3
+    assert {t: r["device"] for t, r in out["tasks"].items()} == {
+        "a": "cuda",
+        "b": "cuda",
+        "c": "cpu",
+    }
+    assert out["tasks"]["c"]["n_configs"] == 32  # a summary without n: its protocol's configs
+    assert out["protocol"]["devices"] == ["cpu", "cuda"]
+    assert any(line.startswith("c ") and line.rstrip().endswith("cpu") for line in table)
+
+
+def test_combine_refuses_conflicts_and_non_summaries(tmp_path, capsys):
+    import fidelity_combine as fc
+
+    one, again, longer = (tmp_path / f"{n}.json" for n in ("one", "again", "longer"))
+    one.write_text(json.dumps(_summary({"a": 0.9})))
+    again.write_text(json.dumps(_summary({"a": 0.4})))
+    longer.write_text(json.dumps(_summary({"b": 0.9}, steps=10000)))
+    with pytest.raises(SystemExit):
+        fc.main([str(one), str(again)])
+    assert "a is in both" in capsys.readouterr().err
+    assert fc.main([str(one), str(again), "--later-wins"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["tasks"]["a"]["spearman"] == 0.4
+    with pytest.raises(SystemExit):
+        fc.main([str(one), str(longer)])
+    err = capsys.readouterr().err
+    assert "another protocol" in err and "steps 2000 vs 10000" in err
+    for bad, said in (
+        (tmp_path / "none.json", "cannot read"),
+        (REPO / "README.md", "no fidelity summary"),
+    ):
+        with pytest.raises(SystemExit):
+            fc.main([str(bad)])
+        assert said in capsys.readouterr().err
