@@ -7,7 +7,9 @@ diverging ones included as the worst stratum), train them with our task (resumab
 curve store) and compare at the same steps:
 
 - Spearman rank correlation over configs of the valid_inner loss at the last step, over all picked
-  configs and over those that trained (TaskSet's loss below its step-0 loss); a non-finite loss
+  configs, over those that trained (TaskSet's loss below its step-0 loss) and over those that
+  moved (``rho_mv``: TaskSet's final loss more than 1% off its step-0 loss, or diverged; a config
+  that did not move keeps its inits' order, which no other run can reproduce); a non-finite loss
   ranks worst (ties share their mean rank); beside it ``ts_i/o``, TaskSet's own valid_inner vs
   valid_outer Spearman over the same configs (same runs, other eval data: the agreement eval
   noise alone allows, e.g. among configs stuck at chance);
@@ -56,6 +58,7 @@ SPACE = "adam8p_wide_grid"
 TASKSET_EVAL_EVERY = 200  # the released curves' points: steps 0, 200, ..., 10000
 VALID_INNER = 1
 VALID_OUTER = 2  # the released JSON's "test" curves
+MOVED_REL = 0.01  # a config "moved" when TaskSet's final loss is >1% off its step-0 loss
 Trained = dict[str, tuple[int, float]]  # task -> (units trained, seconds)
 
 
@@ -117,6 +120,13 @@ def compare_task(ours: np.ndarray, theirs: np.ndarray, steps: np.ndarray) -> dic
     """Metrics of one task. ``ours``/``theirs``: valid_inner ``[config, step]`` at ``steps``."""
     last_o, last_t = ours[:, -1], theirs[:, -1]
     trained = np.isfinite(last_t) & np.isfinite(theirs[:, 0]) & (last_t < theirs[:, 0])
+    # Configs TaskSet's loss did not move (a tiny learning rate, a task stuck at chance) keep the
+    # order of their inits' step-0 losses: init noise no other run can reproduce. "Moved" = TaskSet's
+    # final loss more than MOVED_REL from its step-0 loss, or non-finite (diverged).
+    with np.errstate(invalid="ignore"):
+        moved = ~np.isfinite(last_t) | (
+            np.abs(last_t - theirs[:, 0]) > MOVED_REL * np.abs(theirs[:, 0])
+        )
     at = [i for i, s in enumerate(steps) if s % 1000 == 0 or i == len(steps) - 1]
     diffs = {}
     for i in at:
@@ -128,6 +138,8 @@ def compare_task(ours: np.ndarray, theirs: np.ndarray, steps: np.ndarray) -> dic
         "spearman": spearman(last_o, last_t),
         "spearman_trained": spearman(last_o[trained], last_t[trained]),
         "n_trained": int(trained.sum()),
+        "spearman_moved": spearman(last_o[moved], last_t[moved]),
+        "n_moved": int(moved.sum()),
         "mae_last": mae_last,
         "rel_last": diffs[int(steps[-1])]["rel"],
         "diverged_ours": int((~np.isfinite(last_o)).sum()),
@@ -325,7 +337,8 @@ def _report(results: dict[str, dict], args: argparse.Namespace) -> dict:
     spears = [r["spearman"] for r in results.values()]
     median = float(np.nanmedian(spears)) if np.isfinite(spears).any() else math.nan
     by = [int(s) for s in next(iter(results.values()))["by_step"]]
-    head = f"{'task':<58} {'n':>3} {'rho':>6} {'rho_tr':>6} {'n_tr':>4} {'ts_i/o':>6}"
+    head = f"{'task':<58} {'n':>3} {'rho':>6} {'rho_tr':>6} {'n_tr':>4} {'rho_mv':>6} {'n_mv':>4}"
+    head += f" {'ts_i/o':>6}"
     head += "".join(f" {'mae@' + str(s):>9}" for s in by) + f" {'rel_last':>8} {'div o/t':>7}"
     print(
         f"fidelity: {len(results)} tasks, {args.configs} {SPACE} configs each, {args.steps} steps, "
@@ -336,6 +349,7 @@ def _report(results: dict[str, dict], args: argparse.Namespace) -> dict:
     for task, r in results.items():
         line = f"{task[:58]:<58} {r['n_configs']:>3} {fmt_cell(r['spearman']):>6} "
         line += f"{fmt_cell(r['spearman_trained']):>6} {r['n_trained']:>4}"
+        line += f" {fmt_cell(r['spearman_moved']):>6} {r['n_moved']:>4}"
         line += f" {fmt_cell(r['spearman_taskset_inner_outer']):>6}"
         line += "".join(f" {fmt_cell(r['by_step'][s]['mae']):>9}" for s in by)
         line += f" {fmt_cell(r['rel_last']):>8} {r['diverged_ours']:>3}/{r['diverged_taskset']:<3}"
@@ -345,6 +359,8 @@ def _report(results: dict[str, dict], args: argparse.Namespace) -> dict:
             t: {
                 "spearman": r["spearman"],
                 "spearman_trained": r["spearman_trained"],
+                "spearman_moved": r["spearman_moved"],
+                "n_moved": r["n_moved"],
                 "spearman_taskset_inner_outer": r["spearman_taskset_inner_outer"],
                 "mae_last": r["mae_last"],
                 "rel_last": r["rel_last"],

@@ -221,3 +221,27 @@ def test_combine_refuses_conflicts_and_non_summaries(tmp_path, capsys):
         with pytest.raises(SystemExit):
             fc.main([str(bad)])
         assert said in capsys.readouterr().err
+
+
+def test_moved_configs_exclude_those_that_kept_their_init_order():
+    steps = np.array([0, 200])
+    # TaskSet: 3 configs that did not move (final within 1% of step 0, their order = their inits'),
+    # 2 that learned and 1 that diverged.
+    theirs = np.array(
+        [
+            [0.700, 0.6995],
+            [0.698, 0.6985],
+            [0.696, 0.6962],
+            [0.70, 0.40],
+            [0.70, 0.55],
+            [0.7, np.nan],
+        ]
+    )
+    # Ours: one shared init, the stuck ones in the opposite order; the moved ones in TaskSet's order.
+    ours = np.array(
+        [[0.69, 0.6901], [0.69, 0.6902], [0.69, 0.6903], [0.69, 0.41], [0.69, 0.52], [0.69, np.inf]]
+    )
+    res = fr.compare_task(ours, theirs, steps)
+    assert res["n_moved"] == 3  # the two that learned and the diverged one
+    assert res["spearman_moved"] == pytest.approx(1.0)
+    assert res["spearman"] < 1.0  # the stuck configs' order differs
