@@ -9,7 +9,7 @@ curve store) and compare at the same steps:
 - Spearman rank correlation over configs of the valid_inner loss at the last step, over all picked
   configs, over those that trained (TaskSet's loss below its step-0 loss) and over those that
   moved (``rho_mv``: TaskSet's final loss more than 1% off its step-0 loss, or diverged; a config
-  that did not move keeps its inits' order, which no other run can reproduce); a non-finite loss
+  that did not move is ordered by noise set by its runs' inits, which no other run reproduces); a non-finite loss
   ranks worst (ties share their mean rank); beside it ``ts_i/o``, TaskSet's own valid_inner vs
   valid_outer Spearman over the same configs (same runs, other eval data: the agreement eval
   noise alone allows, e.g. among configs stuck at chance);
@@ -120,8 +120,8 @@ def compare_task(ours: np.ndarray, theirs: np.ndarray, steps: np.ndarray) -> dic
     """Metrics of one task. ``ours``/``theirs``: valid_inner ``[config, step]`` at ``steps``."""
     last_o, last_t = ours[:, -1], theirs[:, -1]
     trained = np.isfinite(last_t) & np.isfinite(theirs[:, 0]) & (last_t < theirs[:, 0])
-    # Configs TaskSet's loss did not move (a tiny learning rate, a task stuck at chance) keep the
-    # order of their inits' step-0 losses: init noise no other run can reproduce. "Moved" = TaskSet's
+    # Configs TaskSet's loss did not move (a tiny learning rate, a task stuck at chance) are ordered
+    # by ~1e-3 drifts set by each run's inits: noise no other run reproduces. "Moved" = TaskSet's
     # final loss more than MOVED_REL from its step-0 loss, or non-finite (diverged).
     with np.errstate(invalid="ignore"):
         moved = ~np.isfinite(last_t) | (

@@ -225,7 +225,7 @@ def test_combine_refuses_conflicts_and_non_summaries(tmp_path, capsys):
 
 def test_moved_configs_exclude_those_that_kept_their_init_order():
     steps = np.array([0, 200])
-    # TaskSet: 3 configs that did not move (final within 1% of step 0, their order = their inits'),
+    # TaskSet: 3 configs that did not move (final within 1% of step 0, ordered by init noise),
     # 2 that learned and 1 that diverged.
     theirs = np.array(
         [
