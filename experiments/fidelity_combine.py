@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from fidelity_real import fmt_cell, nan_to_none
+from fidelity_real import RANK_HEAD, fmt_cell, nan_to_none, rank_cells
 
 # Protocol fields that must agree for one median to mean anything; ``configs`` and ``device`` may
 # differ (each task's n and device are in its row).
@@ -107,17 +107,10 @@ def print_table(combined: dict) -> None:
         f"batches, {p['seeds']} seed(s), randomness {p['randomness']}, "
         f"devices {', '.join(p['devices'])}"
     )
-    print(
-        f"{'task':<{w}} {'n':>3} {'rho':>6} {'rho_tr':>6} {'n_tr':>4} {'rho_mv':>6} {'n_mv':>4} "
-        f"{'ts_i/o':>6} "
-        f"{'mae_last':>9} {'rel_last':>8} device"
-    )
+    print(f"{'task':<{w}} {RANK_HEAD} {'mae_last':>9} {'rel_last':>8} device")
     for task, r in combined["tasks"].items():
         print(
-            f"{task:<{w}} {r['n_configs']:>3} {fmt_cell(r.get('spearman')):>6} "
-            f"{fmt_cell(r.get('spearman_trained')):>6} {r.get('n_trained', '-'):>4} "
-            f"{fmt_cell(r.get('spearman_moved')):>6} {r.get('n_moved', '-'):>4} "
-            f"{fmt_cell(r.get('spearman_taskset_inner_outer')):>6} {fmt_cell(r.get('mae_last')):>9} "
+            f"{task:<{w}} {rank_cells(r)} {fmt_cell(r.get('mae_last')):>9} "
             f"{fmt_cell(r.get('rel_last')):>8} {r['device']}"
         )
     print(

@@ -214,6 +214,20 @@ def fmt_cell(x) -> str:
     return f"{x:.3g}" if abs(x) >= 1e5 else f"{x:.3f}"
 
 
+# The rank columns of a task's row, shared with fidelity_combine.py's table.
+RANK_HEAD = f"{'n':>3} {'rho':>6} {'rho_tr':>6} {'n_tr':>4} {'rho_mv':>6} {'n_mv':>4} {'ts_i/o':>6}"
+
+
+def rank_cells(r: dict) -> str:
+    """``r``'s cells under :data:`RANK_HEAD` (a summary row; a missing field prints as nan/-)."""
+    return (
+        f"{r['n_configs']:>3} {fmt_cell(r.get('spearman')):>6} "
+        f"{fmt_cell(r.get('spearman_trained')):>6} {r.get('n_trained', '-'):>4} "
+        f"{fmt_cell(r.get('spearman_moved')):>6} {r.get('n_moved', '-'):>4} "
+        f"{fmt_cell(r.get('spearman_taskset_inner_outer')):>6}"
+    )
+
+
 def _unit_progress(task: str, n_units: int, t0: float, bar) -> Callable:
     """``on_unit`` callback: one line per finished or skipped unit (elapsed time), written above
     the step bar ``bar``, which a skipped unit advances by its steps."""
@@ -337,8 +351,7 @@ def _report(results: dict[str, dict], args: argparse.Namespace) -> dict:
     spears = [r["spearman"] for r in results.values()]
     median = float(np.nanmedian(spears)) if np.isfinite(spears).any() else math.nan
     by = [int(s) for s in next(iter(results.values()))["by_step"]]
-    head = f"{'task':<58} {'n':>3} {'rho':>6} {'rho_tr':>6} {'n_tr':>4} {'rho_mv':>6} {'n_mv':>4}"
-    head += f" {'ts_i/o':>6}"
+    head = f"{'task':<58} {RANK_HEAD}"
     head += "".join(f" {'mae@' + str(s):>9}" for s in by) + f" {'rel_last':>8} {'div o/t':>7}"
     print(
         f"fidelity: {len(results)} tasks, {args.configs} {SPACE} configs each, {args.steps} steps, "
@@ -347,10 +360,7 @@ def _report(results: dict[str, dict], args: argparse.Namespace) -> dict:
     )
     print(head)
     for task, r in results.items():
-        line = f"{task[:58]:<58} {r['n_configs']:>3} {fmt_cell(r['spearman']):>6} "
-        line += f"{fmt_cell(r['spearman_trained']):>6} {r['n_trained']:>4}"
-        line += f" {fmt_cell(r['spearman_moved']):>6} {r['n_moved']:>4}"
-        line += f" {fmt_cell(r['spearman_taskset_inner_outer']):>6}"
+        line = f"{task[:58]:<58} {rank_cells(r)}"
         line += "".join(f" {fmt_cell(r['by_step'][s]['mae']):>9}" for s in by)
         line += f" {fmt_cell(r['rel_last']):>8} {r['diverged_ours']:>3}/{r['diverged_taskset']:<3}"
         print(line)
